@@ -1,0 +1,139 @@
+"""What every facade shares: storage, config, clock, plugins, and the command runner.
+
+One command is one :class:`Unit`: a storage transaction, the time the
+command runs at, and the events it appends. The runner commits, retries a
+few times when another command won a race, and publishes the events to
+``microkit_on_event`` only after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
+
+from .config import MarketConfig
+from .errors import ConcurrentUpdate, NotFound
+from .escrow import ledger
+from .events import Event
+from .orders.process import ORDER_PROCESS
+from .storage.base import RecordKind, Storage, Tx
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from .clock import Clock
+    from .market import Marketplace
+    from .payments.gateway import Gateway
+
+__all__ = ["Core", "Unit", "new_id"]
+
+R = TypeVar("R")
+T = TypeVar("T")
+log = logging.getLogger("microkit")
+
+#: Attempts of one command when another command changed the same record first.
+ATTEMPTS: Final = 5
+
+
+def new_id(prefix: str) -> str:
+    """An opaque, unguessable id: ``"o_3f9a…"``."""
+    return f"{prefix}_{os.urandom(8).hex()}"
+
+
+@final
+class Unit:
+    """One command in progress: its transaction, its time, the events it appends."""
+
+    __slots__ = ("events", "now", "tx")
+
+    def __init__(self, tx: Tx, now: dt.datetime) -> None:
+        self.tx = tx
+        self.now = now
+        self.events: list[Event] = []
+
+    def emit(self, name: str, subject: str, actor: str, data: Mapping[str, Any]) -> None:
+        """Append an event, stored with the command's changes."""
+        self.events.append(Event(name, subject, actor, self.now, data))
+
+    def need(self, kind: RecordKind[T], key: str, what: str) -> T:
+        """The record, or :class:`NotFound` naming ``what``."""
+        record = self.tx.get(kind, key)
+        if record is None:
+            raise NotFound(what, key)
+        return record
+
+    def post(self, txn: ledger.LedgerTransaction) -> None:
+        """Post a journal transaction, keeping balances current; a same-body retry is a no-op.
+
+        Raises:
+            Conflict: the id was used for another body.
+            InsufficientFunds: a user or escrow account would go negative.
+        """
+        existing = self.tx.ledger_transaction(txn.id)
+        if existing is not None:
+            ledger.check_retry(existing, txn)
+            return
+        accounts = [p.account for p in txn.postings]
+        balances, currencies = self.tx.balances(accounts)
+        self.tx.post(txn, ledger.apply(txn, balances, currencies))
+
+
+@final
+class Core:
+    """The parts of one market, shared by its facades."""
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        config: MarketConfig,
+        clock: Clock,
+        pm: pluggy.PluginManager,
+        gateways: dict[str, Gateway],
+    ) -> None:
+        self.storage = storage
+        self.config = config
+        self.clock = clock
+        self.pm = pm
+        self.gateways = gateways
+        self.process = ORDER_PROCESS
+        #: Plugins are fixed once the market is open: look the listeners up once.
+        self.has_listeners = bool(pm.hook.microkit_on_event.get_hookimpls())
+        self.market: Marketplace | None = None
+
+    def run(self, command: Callable[[Unit], R], *, now: dt.datetime | None = None) -> R:
+        """Run ``command`` as one unit of work; retried when a concurrent change wins."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self.storage.write() as tx:
+                    unit = Unit(tx, now or self.clock.now())
+                    result = command(unit)
+                    stored = tx.append(unit.events) if unit.events else []
+            except ConcurrentUpdate:
+                if attempt == ATTEMPTS:
+                    raise
+                continue
+            self.publish(stored)
+            return result
+        raise AssertionError("unreachable")
+
+    def query(self, reader: Callable[[Tx], R]) -> R:
+        """Run ``reader`` over a consistent read-only snapshot."""
+        with self.storage.read() as tx:
+            return reader(tx)
+
+    def publish(self, events: list[Event]) -> None:
+        """Tell ``microkit_on_event`` implementations, after commit; failures are logged."""
+        if not events:
+            return
+        hook = self.pm.hook.microkit_on_event
+        if not self.has_listeners:
+            return
+        for event in events:
+            try:
+                hook(event=event, market=self.market)
+            except Exception:
+                log.exception("microkit_on_event failed for %s #%d", event.name, event.seq)

@@ -1,0 +1,1 @@
+"""Services, categories, upgrades, moderation and search."""

@@ -1,0 +1,1 @@
+"""Escrow: the double-entry ledger and the money flows of an order."""

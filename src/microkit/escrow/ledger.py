@@ -1,0 +1,238 @@
+"""The double-entry ledger's domain: accounts, postings, balanced transactions, checks.
+
+No I/O here. Storage keeps the journal and the current balances; the rules
+about what a valid transaction is and which accounts may go negative live
+in this module only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+import attrs
+
+from ..errors import Conflict, CurrencyMismatch, InsufficientFunds, ValidationError
+from ..money import Currency, Money
+
+__all__ = [
+    "PLATFORM_COMMISSION",
+    "Balance",
+    "LedgerTransaction",
+    "Posting",
+    "VerifyReport",
+    "apply",
+    "escrow",
+    "gateway",
+    "may_go_negative",
+    "payout",
+    "transfer",
+    "user_available",
+    "user_pending",
+]
+
+#: The platform's commission income.
+PLATFORM_COMMISSION: Final = "platform:commission"
+
+
+def user_available(user_id: str) -> str:
+    """The user's withdrawable / spendable balance."""
+    return f"user:{user_id}:available"
+
+
+def user_pending(user_id: str) -> str:
+    """The seller's earnings still in clearance."""
+    return f"user:{user_id}:pending"
+
+
+def escrow(order_id: str) -> str:
+    """The money held for one order."""
+    return f"escrow:order:{order_id}"
+
+
+def gateway(name: str) -> str:
+    """Money outside microkit, as seen through one gateway (goes negative as money comes in)."""
+    return f"gateway:{name}"
+
+
+def payout(payout_id: str) -> str:
+    """Money held for one withdrawal until it is paid out or returned."""
+    return f"payout:{payout_id}"
+
+
+def may_go_negative(account: str) -> bool:
+    """Only the outside world's accounts go negative; users, escrow and holds never do."""
+    return account.startswith("gateway:")
+
+
+@attrs.frozen
+class Posting:
+    """One line of a journal transaction: ``amount`` minor units into ``account``.
+
+    .. versionadded:: 0.1
+    """
+
+    account: str
+    #: Positive credits the account's balance, negative debits it.
+    amount: int
+
+
+@attrs.frozen
+class LedgerTransaction:
+    """A balanced journal transaction; its id is the idempotency key.
+
+    The id is derived from the cause (``"order:o_1:complete"``), so a retried
+    command finds the transaction already there and posts nothing twice.
+
+    .. versionadded:: 0.1
+    """
+
+    id: str
+    #: What moved the money: ``"pay"``, ``"release"``, ``"refund"``, ``"clear"``, …
+    kind: str
+    currency: Currency
+    postings: tuple[Posting, ...]
+    at: dt.datetime
+
+    def __attrs_post_init__(self) -> None:
+        if sum(p.amount for p in self.postings) != 0:
+            raise ValidationError(
+                f"postings: expected a sum of 0, got {sum(p.amount for p in self.postings)}"
+                f" in transaction {self.id!r}",
+                field="postings",
+                value=self.postings,
+            )
+
+    @property
+    def body(self) -> str:
+        """A canonical text of what the transaction does, to compare a retry with the first."""
+        lines = sorted(f"{p.account}={p.amount}" for p in self.postings)
+        return f"{self.kind};{self.currency.code};" + ";".join(lines)
+
+
+def transfer(
+    txn_id: str,
+    kind: str,
+    source: str,
+    amounts: Mapping[str, Money] | Iterable[tuple[str, Money]],
+    *,
+    at: dt.datetime,
+) -> LedgerTransaction:
+    """Move money out of ``source`` into one or more accounts, as one transaction.
+
+    Zero amounts are dropped; the source is debited by the total.
+
+    Raises:
+        CurrencyMismatch: the amounts are in more than one currency.
+    """
+    items = list(amounts.items()) if isinstance(amounts, Mapping) else list(amounts)
+    if not items:
+        raise ValidationError("amounts: expected at least one", field="amounts", value=items)
+    cur = items[0][1].currency
+    postings: list[Posting] = []
+    total = 0
+    for account, money in items:
+        if money.currency != cur:
+            raise CurrencyMismatch(
+                f"currency: expected {cur.code}, got {money.currency.code}",
+                field="currency",
+                value=money.currency.code,
+            )
+        if money.amount:
+            postings.append(Posting(account, money.amount))
+            total += money.amount
+    postings.insert(0, Posting(source, -total))
+    return LedgerTransaction(txn_id, kind, cur, tuple(postings), at)
+
+
+def apply(
+    txn: LedgerTransaction, balances: Mapping[str, int], currencies: Mapping[str, Currency]
+) -> dict[str, int]:
+    """The balances after ``txn``, for the accounts it touches.
+
+    Args:
+        balances: current balances of the touched accounts (missing = 0, new account).
+        currencies: the currency of each touched account that already exists.
+
+    Raises:
+        CurrencyMismatch: an account holds another currency.
+        InsufficientFunds: an account that may not go negative would.
+    """
+    new: dict[str, int] = {}
+    for p in txn.postings:
+        known = currencies.get(p.account)
+        if known is not None and known != txn.currency:
+            raise CurrencyMismatch(
+                f"currency: account {p.account!r} holds {known.code}, got {txn.currency.code}",
+                field="currency",
+                value=txn.currency.code,
+            )
+        new[p.account] = new.get(p.account, balances.get(p.account, 0)) + p.amount
+    for account, value in new.items():
+        if value < 0 and not may_go_negative(account):
+            before = balances.get(account, 0)
+            raise InsufficientFunds(
+                f"{account}: balance {before} minor units, needs {before - value}",
+                account=account,
+                balance=before,
+                needed=before - value,
+            )
+    return new
+
+
+def check_retry(existing: LedgerTransaction, txn: LedgerTransaction) -> LedgerTransaction:
+    """A transaction id seen before: the same body is a harmless retry, another is a Conflict."""
+    if existing.body != txn.body:
+        raise Conflict(
+            f"ledger transaction {txn.id!r} exists with another body:"
+            f" {existing.body!r} != {txn.body!r}",
+            key=txn.id,
+        )
+    return existing
+
+
+@attrs.frozen
+class Balance:
+    """A user's money: what they can spend or withdraw, and earnings still clearing.
+
+    .. versionadded:: 0.1
+    """
+
+    available: Money
+    pending: Money
+
+
+@attrs.frozen
+class VerifyReport:
+    """The result of recomputing every balance from the journal.
+
+    .. versionadded:: 0.1
+    """
+
+    #: True when no problem was found.
+    ok: bool
+    transactions: int
+    accounts: int
+    #: One line per problem found: unbalanced transactions, drifted or negative balances.
+    problems: tuple[str, ...] = ()
+
+
+def verify(
+    postings: Iterable[tuple[str, str, int]],
+    stored: Mapping[str, int],
+) -> VerifyReport:
+    """Recompute balances from ``(txn_id, account, amount)`` rows and compare with ``stored``."""
+    sums: dict[str, int] = {}
+    per_txn: dict[str, int] = {}
+    for txn_id, account, amount in postings:
+        sums[account] = sums.get(account, 0) + amount
+        per_txn[txn_id] = per_txn.get(txn_id, 0) + amount
+    problems = [f"transaction {t!r} sums to {s}, not 0" for t, s in per_txn.items() if s]
+    for account in sorted(set(sums) | set(stored)):
+        computed, kept = sums.get(account, 0), stored.get(account, 0)
+        if computed != kept:
+            problems.append(f"account {account!r}: journal says {computed}, balance says {kept}")
+        if computed < 0 and not may_go_negative(account):
+            problems.append(f"account {account!r} is negative: {computed}")
+    return VerifyReport(not problems, len(per_txn), len(set(sums) | set(stored)), tuple(problems))

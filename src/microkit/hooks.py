@@ -1,0 +1,147 @@
+"""Every hook a plugin can implement, the markers, and how a market's plugin manager is built.
+
+Hooks are called with keyword arguments only. Built-in gateways and storage
+backends are registered through these same hooks (``trylast``, so a plugin
+can replace them). Third-party plugins are found through the ``microkit``
+entry-point group; ``MICROKIT_LOAD_PLUGINS`` limits which load (a comma list
+of entry-point names; empty loads none).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Final
+
+import pluggy
+
+from .errors import PluginError
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .config import MarketConfig
+    from .events import Event
+    from .market import Marketplace
+    from .payments.gateway import Gateway
+    from .storage.base import Storage
+
+__all__ = ["PROJECT", "hookimpl", "hookspec", "make_plugin_manager"]
+
+#: Project name of the markers and the entry-point group.
+PROJECT: Final = "microkit"
+hookspec: Final = pluggy.HookspecMarker(PROJECT)
+#: Decorate a plugin's hook implementations with this (re-exported as ``microkit.hookimpl``).
+hookimpl: Final = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(firstresult=True)
+def microkit_open_storage(url: str) -> Storage | None:
+    """Open the storage backend for ``url``, or return None if the URL is not yours.
+
+    Called once by :meth:`Marketplace.open`. ``firstresult``: the first
+    non-None answer wins; the built-in ``memory://`` and ``sqlite:///``
+    backends answer last, so a plugin can take over their schemes too.
+
+    Args:
+        url: the URL given to ``Marketplace.open``, e.g. ``"postgresql://db/market"``.
+
+    Returns:
+        An object implementing :class:`microkit.storage.base.Storage`, or None.
+    """
+
+
+@hookspec
+def microkit_payment_gateways(
+    config: MarketConfig, clock: Clock, register: Callable[[Gateway], None]
+) -> None:
+    """Register payment gateways by calling ``register(gateway)`` once for each.
+
+    Called once when the market opens. Names must be unique across all
+    plugins: a second gateway with a taken name raises
+    :class:`~microkit.errors.PluginError`. Register only gateways that can
+    charge ``config.currency``.
+
+    Args:
+        config: the market's configuration (currency, refund rule, …).
+        clock: the market's clock, for webhook timestamp checks.
+        register: call with an object implementing
+            :class:`microkit.payments.gateway.Gateway`.
+    """
+
+
+@hookspec
+def microkit_on_event(event: Event, market: Marketplace) -> None:
+    """React to an event after the command that appended it has committed.
+
+    Called once per event, in log order. Use it to notify (e-mail the
+    seller that an order was paid, that a service was rejected). A failure
+    here is logged and never undoes the command; the durable record is the
+    event log (``market.events.read``), so a notifier that must not miss
+    anything can also page through it by ``seq``.
+
+    Args:
+        event: the stored event, with its ``seq``.
+        market: the market, for lookups; do not run commands from here.
+    """
+
+
+class _Specs:
+    """Holder so the module-level specs register as one object."""
+
+
+for _name, _value in list(globals().items()):
+    if _name.startswith("microkit_"):
+        setattr(_Specs, _name, staticmethod(_value))
+
+
+def _allowed_entry_points() -> set[str] | None:
+    value = os.environ.get("MICROKIT_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def make_plugin_manager(
+    plugins: Iterable[object], *, load_entry_points: bool, builtins: Iterable[object]
+) -> pluggy.PluginManager:
+    """A fresh manager: the specs, the built-ins, entry points, then ``plugins``.
+
+    Raises:
+        PluginError: a plugin implements a hook that does not exist, or with a
+            wrong signature.
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(_Specs)
+    try:
+        for builtin in builtins:
+            pm.register(builtin, name=f"microkit.builtin.{getattr(builtin, '__name__', builtin)}")
+        if load_entry_points:
+            allowed = _allowed_entry_points()
+            for ep in entry_points(group=PROJECT):
+                if allowed is None or ep.name in allowed:
+                    pm.register(ep.load(), name=ep.name)
+        for plugin in plugins:
+            pm.register(plugin)
+        pm.check_pending()
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"plugin rejected: {exc}") from exc
+    return pm
+
+
+def collect_named(
+    kind: str, contribute: Callable[[Callable[[Any], None]], object]
+) -> dict[str, Any]:
+    """Run a register-style hook and return contributions by name; a taken name is an error."""
+    found: dict[str, Any] = {}
+
+    def register(item: Any) -> None:
+        name = getattr(item, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{kind}: expected an object with a non-empty .name, got {item!r}")
+        if name in found:
+            raise PluginError(f"{kind} {name!r} registered twice: {found[name]!r} and {item!r}")
+        found[name] = item
+
+    contribute(register)
+    return found

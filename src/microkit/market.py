@@ -1,0 +1,239 @@
+"""The Marketplace facade: opens storage, loads plugins, wires the sub-facades."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any, Self, final
+
+import attrs
+
+from . import _builtins
+from ._core import Core, Unit
+from .actors import Actor
+from .catalog.facade import CatalogFacade
+from .clock import Clock, SystemClock
+from .config import MarketConfig
+from .errors import NotFound, PermissionDenied, PluginError, ValidationError
+from .escrow.facade import LedgerFacade
+from .events import Event
+from .hooks import collect_named, make_plugin_manager
+from .orders.facade import OrdersFacade
+from .payments.facade import PaymentsFacade
+from .payments.gateway import Gateway
+from .storage.base import Storage
+from .storage.records import USERS
+from .users import User
+
+__all__ = ["EventsFacade", "Marketplace", "TickSummary", "UsersFacade"]
+
+#: Built-in plugins, registered through the same hooks as third-party ones.
+BUILTIN_PLUGINS: tuple[object, ...] = (_builtins,)
+
+
+@attrs.frozen
+class TickSummary:
+    """What one :meth:`Marketplace.tick` did.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The time the tick ran for.
+    now: dt.datetime
+    #: Timers run, by what they did (``"auto_complete"``, ``"clear"``, ``"expire"``, …).
+    ran: Mapping[str, int]
+    #: Timers dropped because their subject moved on first.
+    dropped: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.ran.values())
+
+
+class UsersFacade:
+    """Users. Reached as ``market.users``.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def register(self, user_id: str, *, display_name: str) -> User:
+        """Make the application's user known to microkit (buyers and sellers both).
+
+        Raises:
+            ValidationError: empty or over-long id or name.
+            Conflict: the id is registered already.
+        """
+        Actor.user(user_id)  # the same id rules as everywhere else
+        if not isinstance(display_name, str) or not display_name.strip() or len(display_name) > 100:
+            raise ValidationError(
+                f"display_name: expected 1..100 characters, got {display_name!r}",
+                field="display_name",
+                value=display_name,
+            )
+
+        def command(u: Unit) -> User:
+            user = User(user_id, display_name.strip(), u.now)
+            u.tx.add(USERS, user)
+            u.emit("user.registered", f"user:{user_id}", f"user:{user_id}",
+                   {"user_id": user_id})
+            return user
+
+        return self._core.run(command)
+
+    def get(self, user_id: str) -> User:
+        """A user by id. Raises NotFound."""
+        found = self._core.query(lambda tx: tx.get(USERS, user_id))
+        if found is None:
+            raise NotFound("user", user_id)
+        return found
+
+
+class EventsFacade:
+    """The event log: audit trail and durable outbox. Reached as ``market.events``.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def read(self, *, after: int = 0, limit: int = 100, subject: str | None = None) -> list[Event]:
+        """Events with ``seq > after``, oldest first; page on with the last ``seq`` seen."""
+        if type(after) is not int or after < 0:
+            raise ValidationError(f"after: expected an int >= 0, got {after!r}", field="after",
+                                  value=after)
+        if type(limit) is not int or not 1 <= limit <= 10_000:
+            raise ValidationError(f"limit: expected 1..10000, got {limit!r}", field="limit",
+                                  value=limit)
+        return self._core.query(lambda tx: tx.events(after, limit, subject))
+
+
+@final
+class Marketplace:
+    """One marketplace: its storage, rules, clock and plugins, and the facades over them.
+
+    Open with :meth:`open`. Every command takes ``by=`` an :class:`Actor`
+    and returns frozen snapshots.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        core.market = self
+        self.users = UsersFacade(core)
+        self.catalog = CatalogFacade(core)
+        self.orders = OrdersFacade(core)
+        self.payments = PaymentsFacade(core)
+        self.ledger = LedgerFacade(core)
+        self.events = EventsFacade(core)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        config: MarketConfig,
+        plugins: Iterable[object] = (),
+        clock: Clock | None = None,
+        load_entry_points: bool = True,
+    ) -> Self:
+        """Open (creating or migrating) a market's storage and load its plugins.
+
+        Args:
+            url: ``"memory://"``, ``"sqlite:///market.db"``, or any scheme a
+                ``microkit_open_storage`` plugin answers (``"postgresql://…"``).
+            config: the market's rules, e.g. ``MarketConfig.khamsat()``.
+            plugins: plugin objects or modules with ``@microkit.hookimpl`` functions.
+            clock: where time comes from; the system clock by default.
+            load_entry_points: load plugins from the ``microkit`` entry-point group.
+
+        Raises:
+            ValidationError: ``config`` is not a MarketConfig; no backend for the URL.
+            PluginError: a plugin broke the hook contract.
+            StorageError: the backend could not open.
+        """
+        if not isinstance(config, MarketConfig):
+            raise ValidationError(f"config: expected MarketConfig, got {config!r}",
+                                  field="config", value=config)
+        clock = clock or SystemClock()
+        pm = make_plugin_manager(plugins, load_entry_points=load_entry_points,
+                                 builtins=BUILTIN_PLUGINS)
+        storage: Storage | None = pm.hook.microkit_open_storage(url=url)
+        if storage is None:
+            raise ValidationError(
+                f"url: no storage backend for {url!r} (built in: memory://, sqlite:///path;"
+                " postgresql:// with microkit[postgres])",
+                field="url",
+                value=url,
+            )
+        gateways: dict[str, Gateway] = collect_named(
+            "gateway",
+            lambda register: pm.hook.microkit_payment_gateways(
+                config=config, clock=clock, register=register
+            ),
+        )
+        for gw in gateways.values():
+            if not isinstance(gw, Gateway):
+                raise PluginError(f"gateway {gw.name!r} does not implement the Gateway protocol")
+        return cls(Core(storage=storage, config=config, clock=clock, pm=pm, gateways=gateways))
+
+    @property
+    def config(self) -> MarketConfig:
+        """The market's rules."""
+        return self._core.config
+
+    @property
+    def clock(self) -> Clock:
+        return self._core.clock
+
+    @property
+    def storage(self) -> Storage:
+        return self._core.storage
+
+    def tick(self, now: dt.datetime | None = None, *, batch: int = 500) -> TickSummary:
+        """Run every time-based transition that is due: auto-complete, payment expiry,
+        clearance. Each timer runs in its own unit of work; call it from a scheduler
+        (every minute is plenty). Safe to run from several processes at once.
+        """
+        when = now or self._core.clock.now()
+        ran: Counter[str] = Counter()
+        dropped = 0
+        orders = self.orders
+        while True:
+            due = self._core.query(lambda tx: tx.due_timers(when, batch))
+            if not due:
+                break
+            for timer in due:
+
+                def run(u: Unit, timer: Any = timer) -> str | None:
+                    if not u.tx.delete_timer(timer):
+                        return None  # another tick took it
+                    return orders.run_timer(u, timer)
+
+                outcome = self._core.run(run, now=when)
+                if outcome == "dropped":
+                    dropped += 1
+                elif outcome is not None:
+                    ran[outcome] += 1
+            if len(due) < batch:
+                break
+        return TickSummary(when, dict(ran), dropped)
+
+    def close(self) -> None:
+        """Close the storage."""
+        self._core.storage.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _staff_only(self, by: Actor, action: str) -> None:
+        if by.kind != "staff":
+            raise PermissionDenied(f"{by} may not {action}", actor=str(by), action=action)

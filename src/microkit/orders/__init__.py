@@ -1,0 +1,1 @@
+"""Orders: the record, the transition table, and the orders facade."""

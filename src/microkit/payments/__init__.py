@@ -1,0 +1,1 @@
+"""Payments: the gateway protocol, built-in gateways and the payments facade."""

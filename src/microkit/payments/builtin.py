@@ -1,0 +1,171 @@
+"""The built-in gateways: ``balance`` (site credit) and ``sandbox`` (a stand-in card processor)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, final
+
+from ..errors import WebhookVerificationError
+from ..money import Money, currency
+from . import _signing
+from .gateway import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    RefundRequest,
+    RefundResult,
+    WebhookEvent,
+)
+
+__all__ = ["BALANCE", "BalanceGateway", "SandboxGateway"]
+
+#: The reserved name of the site-credit gateway: it pays from the buyer's available balance.
+BALANCE: Final = "balance"
+
+
+@final
+class BalanceGateway:
+    """Site credit: the buyer's ``user:{id}:available`` account pays.
+
+    The money never leaves microkit, so there is nothing to call: the ledger
+    posting (which refuses to take a balance below zero) is the charge.
+
+    .. versionadded:: 0.1
+    """
+
+    name: Final = BALANCE
+    currencies: frozenset[str] = frozenset()
+
+    def create_charge(self, request: ChargeRequest) -> ChargeResult:
+        return ChargeResult("succeeded", reference=f"balance:{request.payment_id}")
+
+    def refund(self, request: RefundRequest) -> RefundResult:
+        return RefundResult("succeeded", reference=f"balance-refund:{request.refund_id}")
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        raise WebhookVerificationError("the balance gateway sends no webhooks", gateway=BALANCE)
+
+
+@final
+class SandboxGateway:
+    """A deterministic card processor for tests, demos and the conformance suite.
+
+    Every charge ends as ``outcome`` (``succeeded`` by default; ``pending``
+    and ``requires_action`` wait for :meth:`webhook`). Charges are idempotent
+    by key, references are numbered, and webhooks are signed with HMAC-SHA256
+    exactly as a real processor's would be.
+
+    Args:
+        outcome: what every new charge answers.
+        secrets: webhook signing secrets; the first signs, all verify (rotation).
+        clock: Unix seconds now, for signing and the tolerance check.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str = "sandbox",
+        outcome: ChargeStatus = "succeeded",
+        secrets: Sequence[str] = ("whsec_sandbox",),
+        clock: Callable[[], int],
+        tolerance: int = _signing.DEFAULT_TOLERANCE,
+    ) -> None:
+        self.name = name
+        self.currencies: frozenset[str] = frozenset()
+        self.outcome = outcome
+        self.secrets = tuple(secrets)
+        self.tolerance = tolerance
+        self._clock = clock
+        self._numbers = itertools.count(1)
+        #: idempotency key -> (result, amount); what a processor remembers.
+        self.charges: dict[str, tuple[ChargeResult, Money]] = {}
+        self.refunds: dict[str, RefundResult] = {}
+        self._refunded: dict[str, int] = {}
+
+    def _charge(self, reference: str) -> tuple[ChargeResult, Money] | None:
+        return next((c for c in self.charges.values() if c[0].reference == reference), None)
+
+    def create_charge(self, request: ChargeRequest) -> ChargeResult:
+        known = self.charges.get(request.idempotency_key)
+        if known is not None:
+            return known[0]
+        reference = f"sbx_ch_{next(self._numbers)}"
+        if self.outcome == "failed":
+            result = ChargeResult("failed", reference, failure="card declined (sandbox)")
+        elif self.outcome == "requires_action":
+            result = ChargeResult(
+                "requires_action", reference, redirect_url=f"https://sandbox.invalid/3ds/{reference}"
+            )
+        else:
+            result = ChargeResult(self.outcome, reference)
+        self.charges[request.idempotency_key] = (result, request.amount)
+        return result
+
+    def refund(self, request: RefundRequest) -> RefundResult:
+        known = self.refunds.get(request.idempotency_key)
+        if known is not None:
+            return known
+        charge = self._charge(request.reference)
+        done = self._refunded.get(request.reference, 0)
+        if charge is None or done + request.amount.amount > charge[1].amount:
+            result = RefundResult("failed", failure="unknown charge or more than was charged")
+        else:
+            self._refunded[request.reference] = done + request.amount.amount
+            result = RefundResult("succeeded", f"sbx_re_{next(self._numbers)}")
+        self.refunds[request.idempotency_key] = result
+        return result
+
+    def webhook(
+        self,
+        reference: str,
+        type: str = "charge.succeeded",
+        *,
+        event_id: str | None = None,
+        timestamp: int | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """The signed webhook the processor would send: ``(headers, raw body)``."""
+        charge = self._charge(reference)
+        payload: dict[str, Any] = {
+            "id": event_id or f"sbx_ev_{next(self._numbers)}",
+            "type": type,
+            "reference": reference,
+            "amount": None if charge is None else [charge[1].amount, charge[1].currency.code],
+        }
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        ts = self._clock() if timestamp is None else timestamp
+        signature = _signing.sign(body, secret=self.secrets[0], timestamp=ts)
+        return {_signing.SIGNATURE_HEADER: signature}, body
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        lowered = {k.lower(): v for k, v in headers.items()}
+        _signing.verify(
+            body,
+            lowered.get(_signing.SIGNATURE_HEADER.lower()),
+            secrets=self.secrets,
+            now=self._clock(),
+            tolerance=self.tolerance,
+            gateway=self.name,
+        )
+        try:
+            data = json.loads(body)
+            amount = data.get("amount")
+            event = WebhookEvent(
+                id=str(data["id"]),
+                type=data["type"],
+                reference=str(data["reference"]),
+                amount=None if amount is None else Money(int(amount[0]), currency(amount[1])),
+            )
+        except Exception as exc:
+            raise WebhookVerificationError(
+                f"{self.name}: signed body is not a sandbox event: {body[:80]!r}", gateway=self.name
+            ) from exc
+        if event.type not in ("charge.succeeded", "charge.failed", "refund.succeeded",
+                              "refund.failed"):
+            raise WebhookVerificationError(
+                f"{self.name}: unknown event type {event.type!r}", gateway=self.name
+            )
+        return event

@@ -1,0 +1,1 @@
+"""Storage: the Storage protocol and the memory, SQLite and PostgreSQL backends."""

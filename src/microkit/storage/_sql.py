@@ -1,0 +1,277 @@
+"""The unit of work shared by the SQL backends (SQLite and PostgreSQL).
+
+Statements are written once with ``?`` placeholders; a backend whose driver
+wants ``%s`` gives ``paramstyle="format"`` and they are rewritten once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, final
+
+from ..errors import ConcurrentUpdate, Conflict
+from ..escrow.ledger import LedgerTransaction, Posting
+from ..events import Event
+from ..money import Currency, currency
+from ._codec import codec_for
+from .base import RecordKind, Timer
+from .migrations import MIGRATIONS
+
+__all__ = ["Cursor", "SqlTx", "apply_migrations", "epoch_us"]
+
+T = TypeVar("T")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def epoch_us(when: dt.datetime) -> int:
+    """Microseconds since the epoch: timers sort and compare as integers in SQL."""
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the SQL unit of work uses."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, params: Any, /) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Dialect:
+    """How one SQL engine differs: placeholders and DDL tokens."""
+
+    def __init__(self, *, paramstyle: str, serial: str, bigint: str, without_rowid: str) -> None:
+        self.paramstyle = paramstyle
+        self.tokens = {"serial": serial, "bigint": bigint, "without_rowid": without_rowid}
+        self._cache: dict[str, str] = {}
+
+    def q(self, sql: str) -> str:
+        """``sql`` in this engine's placeholder style (cached)."""
+        out = self._cache.get(sql)
+        if out is None:
+            out = sql.replace("?", "%s") if self.paramstyle == "format" else sql
+            self._cache[sql] = out
+        return out
+
+    def ddl(self, sql: str) -> str:
+        return sql.format(**self.tokens)
+
+
+def apply_migrations(cur: Cursor, dialect: Dialect, now: str) -> int:
+    """Bring the schema up to date inside the caller's transaction; returns the version."""
+    q = dialect.q
+    cur.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+        " description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    cur.execute("SELECT max(version) FROM schema_migrations")
+    current = cur.fetchone()[0] or 0
+    for migration in MIGRATIONS:
+        if migration.version <= current:
+            continue
+        for statement in migration.statements:
+            cur.execute(dialect.ddl(statement))
+        cur.execute(
+            q("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?,?,?)"),
+            (migration.version, migration.description, now),
+        )
+        current = migration.version
+    return int(current)
+
+
+_SQL_EVENT = "INSERT INTO events (name, subject, actor, at, data) VALUES (?,?,?,?,?) RETURNING seq"
+_SQL_ACCOUNT = (
+    "INSERT INTO accounts (name, currency, balance) VALUES (?,?,?)"
+    " ON CONFLICT (name) DO UPDATE SET balance = excluded.balance"
+)
+
+
+@final
+class SqlTx:
+    """A unit of work over one open SQL transaction (the backend begins and ends it)."""
+
+    __slots__ = ("_cur", "_q")
+
+    def __init__(self, cur: Cursor, dialect: Dialect) -> None:
+        self._cur = cur
+        self._q = dialect.q
+
+    # -- records -------------------------------------------------------------
+
+    def get(self, kind: RecordKind[T], key: str) -> T | None:
+        cur = self._cur
+        cur.execute(self._q(f"SELECT data FROM {kind.table} WHERE key = ?"), (key,))
+        row = cur.fetchone()
+        return None if row is None else codec_for(kind.type).loads(row[0])
+
+    def add(self, kind: RecordKind[T], record: T) -> None:
+        key = kind.key(record)
+        cols = ", ".join(["key", "version", *kind.index, "data"])
+        marks = ", ".join("?" * (len(kind.index) + 3))
+        sql = f"INSERT INTO {kind.table} ({cols}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING"
+        values = [get(record) for get in kind.index.values()]
+        data = codec_for(kind.type).dumps(record)
+        self._cur.execute(self._q(sql), (key, getattr(record, "version", None), *values, data))
+        if self._cur.rowcount != 1:
+            raise Conflict(f"{kind.table} {key!r} exists already", key=key)
+
+    def save(self, kind: RecordKind[T], record: T, expected_version: int) -> None:
+        key = kind.key(record)
+        changing = [(c, get) for c, get in kind.index.items() if c not in kind.fixed]
+        sets = ", ".join(f"{c} = ?" for c in ["version", *(c for c, _ in changing), "data"])
+        sql = f"UPDATE {kind.table} SET {sets} WHERE key = ? AND version = ?"
+        values = [get(record) for _, get in changing]
+        data = codec_for(kind.type).dumps(record)
+        version = getattr(record, "version", None)
+        self._cur.execute(self._q(sql), (version, *values, data, key, expected_version))
+        if self._cur.rowcount != 1:
+            raise ConcurrentUpdate(
+                f"{kind.table} {key!r} changed concurrently (expected version {expected_version})",
+                key=key,
+            )
+
+    def find(
+        self,
+        kind: RecordKind[T],
+        where: Mapping[str, str | int | None],
+        *,
+        order_by: str = "key",
+        descending: bool = False,
+        after: str | int | None = None,
+        limit: int = 100,
+    ) -> list[T]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for col, value in where.items():
+            if col not in kind.index:
+                raise KeyError(f"{kind.table} has no column {col!r}")
+            if value is None:
+                clauses.append(f"{col} IS NULL")
+            else:
+                clauses.append(f"{col} = ?")
+                params.append(value)
+        if order_by != "key" and order_by not in kind.index:
+            raise KeyError(f"{kind.table} has no column {order_by!r}")
+        if after is not None:
+            clauses.append(f"{order_by} {'<' if descending else '>'} ?")
+            params.append(after)
+        sql = f"SELECT data FROM {kind.table}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY {order_by}{' DESC' if descending else ''} LIMIT ?"
+        params.append(limit)
+        self._cur.execute(self._q(sql), params)
+        codec = codec_for(kind.type)
+        return [codec.loads(row[0]) for row in self._cur.fetchall()]
+
+    # -- ledger --------------------------------------------------------------
+
+    def ledger_transaction(self, txn_id: str) -> LedgerTransaction | None:
+        cur = self._cur
+        cur.execute(
+            self._q("SELECT kind, currency, at, postings FROM ledger_transactions WHERE id = ?"),
+            (txn_id,),
+        )
+        head = cur.fetchone()
+        if head is None:
+            return None
+        postings = tuple(Posting(a, int(n)) for a, n in json.loads(head[3]))
+        return LedgerTransaction(
+            txn_id, head[0], currency(head[1]), postings, dt.datetime.fromisoformat(head[2])
+        )
+
+    def balances(self, accounts: Sequence[str]) -> tuple[dict[str, int], dict[str, Currency]]:
+        marks = ",".join("?" * len(accounts))
+        self._cur.execute(
+            self._q(f"SELECT name, balance, currency FROM accounts WHERE name IN ({marks})"),
+            list(accounts),
+        )
+        rows = self._cur.fetchall()
+        return {r[0]: int(r[1]) for r in rows}, {r[0]: currency(r[2]) for r in rows}
+
+    def post(self, txn: LedgerTransaction, new_balances: Mapping[str, int]) -> None:
+        cur, q = self._cur, self._q
+        at = txn.at.isoformat()
+        lines = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
+        cur.execute(
+            q("INSERT INTO ledger_transactions (id, kind, currency, at, body, postings)"
+              " VALUES (?,?,?,?,?,?)"),
+            (txn.id, txn.kind, txn.currency.code, at, txn.body, lines),
+        )
+        cur.executemany(
+            q("INSERT INTO postings (account, txn_id, line, amount, at) VALUES (?,?,?,?,?)"),
+            [(p.account, txn.id, i, p.amount, at) for i, p in enumerate(txn.postings)],
+        )
+        code = txn.currency.code
+        cur.executemany(q(_SQL_ACCOUNT), [(a, code, v) for a, v in new_balances.items()])
+
+    def journal(self) -> Iterator[tuple[str, str, int]]:
+        self._cur.execute("SELECT txn_id, account, amount FROM postings ORDER BY txn_id, line")
+        for txn_id, account, amount in self._cur.fetchall():
+            yield txn_id, account, int(amount)
+
+    def all_balances(self) -> dict[str, int]:
+        self._cur.execute("SELECT name, balance FROM accounts")
+        return {name: int(balance) for name, balance in self._cur.fetchall()}
+
+    # -- timers --------------------------------------------------------------
+
+    def schedule(self, timer: Timer) -> None:
+        self._cur.execute(
+            self._q(
+                "INSERT INTO timers (due_us, id, subject, name, due_at, version)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT (due_us, id) DO NOTHING"
+            ),
+            (epoch_us(timer.due_at), timer.id, timer.subject, timer.name,
+             timer.due_at.isoformat(), timer.version),
+        )
+
+    def due_timers(self, now: dt.datetime, limit: int) -> list[Timer]:
+        self._cur.execute(
+            self._q(
+                "SELECT id, subject, name, due_at, version FROM timers"
+                " WHERE due_us <= ? ORDER BY due_us, id LIMIT ?"
+            ),
+            (epoch_us(now), limit),
+        )
+        return [
+            Timer(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]), r[4])
+            for r in self._cur.fetchall()
+        ]
+
+    def delete_timer(self, timer: Timer) -> bool:
+        self._cur.execute(
+            self._q("DELETE FROM timers WHERE due_us = ? AND id = ?"),
+            (epoch_us(timer.due_at), timer.id),
+        )
+        return bool(self._cur.rowcount == 1)
+
+    # -- events --------------------------------------------------------------
+
+    def append(self, events: Sequence[Event]) -> list[Event]:
+        cur, sql = self._cur, self._q(_SQL_EVENT)
+        stored = []
+        for e in events:
+            data = json.dumps(e.data, ensure_ascii=False, separators=(",", ":"))
+            cur.execute(sql, (e.name, e.subject, e.actor, e.at.isoformat(), data))
+            seq = cur.fetchone()[0]
+            stored.append(Event(e.name, e.subject, e.actor, e.at, e.data, int(seq)))
+        return stored
+
+    def events(self, after: int, limit: int, subject: str | None = None) -> list[Event]:
+        sql = "SELECT seq, name, subject, actor, at, data FROM events WHERE seq > ?"
+        params: list[Any] = [after]
+        if subject is not None:
+            sql += " AND subject = ?"
+            params.append(subject)
+        self._cur.execute(self._q(sql + " ORDER BY seq LIMIT ?"), [*params, limit])
+        return [
+            Event(r[1], r[2], r[3], dt.datetime.fromisoformat(r[4]), json.loads(r[5]), int(r[0]))
+            for r in self._cur.fetchall()
+        ]

@@ -1,0 +1,180 @@
+"""The Storage protocol: a unit of work over records, the ledger, timers and events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Generic, Protocol, TypeVar
+
+import attrs
+
+from ..escrow.ledger import LedgerTransaction
+from ..events import Event
+from ..money import Currency
+
+__all__ = ["RecordKind", "Storage", "Timer", "Tx"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class RecordKind(Generic[T]):
+    """A kind of record storage keeps: its table, type, key and queryable columns.
+
+    Backends store the record whole (SQL: as JSON beside the columns) and
+    keep ``index`` columns beside it, so :meth:`Tx.find` can filter on them.
+
+    .. versionadded:: 0.1
+    """
+
+    #: Table name, e.g. ``"orders"``.
+    table: str
+    type: type[T]
+    #: Column name -> value extractor, for the columns ``find`` may filter and sort on.
+    index: Mapping[str, Callable[[T], str | int | None]] = attrs.field(factory=dict)
+    #: The record's key; ``record.id`` unless given.
+    key: Callable[[T], str] = attrs.field(default=lambda r: r.id)
+    #: Columns that get a database index (default: all). A column left out is
+    #: still filterable; it only costs a scan of what the indexed filters select.
+    indexed: frozenset[str] | None = None
+    #: Columns set on insert that never change; saves skip them (fewer index writes).
+    fixed: frozenset[str] = frozenset()
+
+    @property
+    def indexed_columns(self) -> frozenset[str]:
+        return frozenset(self.index) if self.indexed is None else self.indexed
+
+
+@attrs.frozen
+class Timer:
+    """A time-based job: run transition ``name`` on ``subject`` at ``due_at``.
+
+    ``id`` is derived from what the timer is for (and so fixes ``due_at``),
+    so scheduling twice is harmless. ``version`` pins the subject's version when it was scheduled:
+    a timer whose subject has moved on since is dropped, not run.
+
+    .. versionadded:: 0.1
+    """
+
+    id: str
+    #: ``"order:o_1"``, ``"clearance:o_1"``, …
+    subject: str
+    name: str
+    due_at: dt.datetime
+    version: int | None = None
+
+
+class Tx(Protocol):
+    """One unit of work. Everything done through it commits or rolls back together.
+
+    Record methods take a :class:`RecordKind`; the ledger, timers and events
+    have their own methods because their rules (balances kept current,
+    due-time order, sequence numbers) need more than a record store.
+
+    .. versionadded:: 0.1
+    """
+
+    def get(self, kind: RecordKind[T], key: str) -> T | None:
+        """The record with this key, or None."""
+        ...
+
+    def add(self, kind: RecordKind[T], record: T) -> None:
+        """Insert a new record. Raises :class:`~microkit.errors.Conflict` if the key exists."""
+        ...
+
+    def save(self, kind: RecordKind[T], record: T, expected_version: int) -> None:
+        """Replace a record whose stored ``version`` is ``expected_version`` (compare-and-set).
+
+        Raises :class:`~microkit.errors.Conflict` when another command changed it first.
+        """
+        ...
+
+    def find(
+        self,
+        kind: RecordKind[T],
+        where: Mapping[str, str | int | None],
+        *,
+        order_by: str = "key",
+        descending: bool = False,
+        after: str | int | None = None,
+        limit: int = 100,
+    ) -> list[T]:
+        """Records whose index columns equal ``where``, sorted by ``order_by``, paged by
+        ``after`` (the last seen value of ``order_by``)."""
+        ...
+
+    def ledger_transaction(self, txn_id: str) -> LedgerTransaction | None:
+        """A posted journal transaction by id, or None."""
+        ...
+
+    def balances(self, accounts: Sequence[str]) -> tuple[dict[str, int], dict[str, Currency]]:
+        """Current balances and currencies of the accounts that exist among ``accounts``."""
+        ...
+
+    def post(self, txn: LedgerTransaction, new_balances: Mapping[str, int]) -> None:
+        """Append ``txn`` to the journal and set the touched accounts' balances."""
+        ...
+
+    def journal(self) -> Iterator[tuple[str, str, int]]:
+        """Every posting as ``(transaction id, account, amount)``."""
+        ...
+
+    def all_balances(self) -> dict[str, int]:
+        """Every account's kept balance."""
+        ...
+
+    def schedule(self, timer: Timer) -> None:
+        """Add a timer; one with the same id already there is left as it is."""
+        ...
+
+    def due_timers(self, now: dt.datetime, limit: int) -> list[Timer]:
+        """Timers due at or before ``now``, earliest first."""
+        ...
+
+    def delete_timer(self, timer: Timer) -> bool:
+        """Remove a timer (run or dropped); False if it was gone already (another runner)."""
+        ...
+
+    def append(self, events: Sequence[Event]) -> list[Event]:
+        """Append events to the log; returns them with their ``seq``."""
+        ...
+
+    def events(self, after: int, limit: int, subject: str | None = None) -> list[Event]:
+        """Events with ``seq > after`` (optionally of one subject), oldest first."""
+        ...
+
+
+class Storage(Protocol):
+    """A storage backend: opens units of work. Found through ``microkit_open_storage``.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The URL it was opened with, password removed.
+    url: str
+
+    def write(self) -> AbstractContextManager[Tx]:
+        """A read-write unit of work: committed when the block ends, rolled back on error.
+
+        Writers are serialized (SQLite ``BEGIN IMMEDIATE``; row locks and
+        retries elsewhere) so a guard read inside holds until commit.
+        """
+        ...
+
+    def read(self) -> AbstractContextManager[Tx]:
+        """A read-only unit of work over a consistent snapshot."""
+        ...
+
+    def schema_version(self) -> int:
+        """The applied migration number."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+def describe(kind: RecordKind[Any]) -> str:
+    """``"orders(buyer_id, seller_id, …)"``: for error messages and docs."""
+    return f"{kind.table}({', '.join(kind.index)})"

@@ -1,0 +1,202 @@
+"""The in-memory backend: dicts, an undo log for rollback, one lock for isolation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar, final
+
+from ..errors import ConcurrentUpdate, Conflict
+from ..escrow.ledger import LedgerTransaction
+from ..events import Event
+from ..money import Currency
+from .base import RecordKind, Timer
+
+__all__ = ["MemoryStorage"]
+
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+@final
+class _MemoryTx:
+    """A unit of work over :class:`MemoryStorage`; every change records how to undo it."""
+
+    __slots__ = ("_s", "_undo")
+
+    def __init__(self, storage: MemoryStorage) -> None:
+        self._s = storage
+        self._undo: list[Callable[[], None]] = []
+
+    def _set(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        old = table.get(key, _MISSING)
+        table[key] = value
+        if old is _MISSING:
+            self._undo.append(lambda: table.pop(key))
+        else:
+            self._undo.append(lambda: table.__setitem__(key, old))
+
+    def _pop(self, table: dict[Any, Any], key: Any) -> None:
+        old = table.pop(key, _MISSING)
+        if old is not _MISSING:
+            self._undo.append(lambda: table.__setitem__(key, old))
+
+    def rollback(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+
+    # -- records -------------------------------------------------------------
+
+    def get(self, kind: RecordKind[T], key: str) -> T | None:
+        table = self._s.records.get(kind.table)
+        return None if table is None else table.get(key)
+
+    def add(self, kind: RecordKind[T], record: T) -> None:
+        table = self._s.records.setdefault(kind.table, {})
+        key = kind.key(record)
+        if key in table:
+            raise Conflict(f"{kind.table} {key!r} exists already", key=key)
+        self._set(table, key, record)
+
+    def save(self, kind: RecordKind[T], record: T, expected_version: int) -> None:
+        table = self._s.records.setdefault(kind.table, {})
+        key = kind.key(record)
+        current = table.get(key)
+        if current is None or getattr(current, "version", None) != expected_version:
+            raise ConcurrentUpdate(
+                f"{kind.table} {key!r} changed concurrently (expected version"
+                f" {expected_version}, found {getattr(current, 'version', None)})",
+                key=key,
+            )
+        self._set(table, key, record)
+
+    def find(
+        self,
+        kind: RecordKind[T],
+        where: Mapping[str, str | int | None],
+        *,
+        order_by: str = "key",
+        descending: bool = False,
+        after: str | int | None = None,
+        limit: int = 100,
+    ) -> list[T]:
+        table: dict[str, T] = self._s.records.get(kind.table, {})
+        getters = [(kind.index[col], value) for col, value in where.items()]
+        sort_key = kind.key if order_by == "key" else kind.index[order_by]
+        rows = [r for r in table.values() if all(g(r) == v for g, v in getters)]
+        rows.sort(key=lambda r: (sort_key(r) is None, sort_key(r)), reverse=descending)
+        if after is not None:
+            bound: Any = after
+            rows = [
+                r for r in rows
+                if (v := sort_key(r)) is not None and ((v < bound) if descending else (v > bound))
+            ]
+        return rows[:limit]
+
+    # -- ledger --------------------------------------------------------------
+
+    def ledger_transaction(self, txn_id: str) -> LedgerTransaction | None:
+        return self._s.journal.get(txn_id)
+
+    def balances(self, accounts: Sequence[str]) -> tuple[dict[str, int], dict[str, Currency]]:
+        kept = self._s.accounts
+        found = {a: kept[a] for a in accounts if a in kept}
+        return {a: v[0] for a, v in found.items()}, {a: v[1] for a, v in found.items()}
+
+    def post(self, txn: LedgerTransaction, new_balances: Mapping[str, int]) -> None:
+        self._set(self._s.journal, txn.id, txn)
+        for account, value in new_balances.items():
+            self._set(self._s.accounts, account, (value, txn.currency))
+
+    def journal(self) -> Iterator[tuple[str, str, int]]:
+        for txn in list(self._s.journal.values()):
+            for p in txn.postings:
+                yield txn.id, p.account, p.amount
+
+    def all_balances(self) -> dict[str, int]:
+        return {a: v[0] for a, v in self._s.accounts.items()}
+
+    # -- timers --------------------------------------------------------------
+
+    def schedule(self, timer: Timer) -> None:
+        if timer.id in self._s.timers:
+            return
+        self._set(self._s.timers, timer.id, timer)
+        # A heap entry whose timer is gone from the dict is dead and skipped (lazy delete).
+        heapq.heappush(self._s.timer_heap, (timer.due_at, timer.id))
+
+    def due_timers(self, now: dt.datetime, limit: int) -> list[Timer]:
+        heap, timers = self._s.timer_heap, self._s.timers
+        if len(heap) > 2 * len(timers) + 64:
+            heap[:] = [entry for entry in heap if timers.get(entry[1]) is not None]
+            heapq.heapify(heap)
+        live = {e for e in heap if e[0] <= now and e[1] in timers}  # a set: re-pushed ids
+        return [timers[tid] for _, tid in heapq.nsmallest(limit, live)]
+
+    def delete_timer(self, timer: Timer) -> bool:
+        if timer.id not in self._s.timers:
+            return False
+        self._pop(self._s.timers, timer.id)
+        return True
+
+    # -- events --------------------------------------------------------------
+
+    def append(self, events: Sequence[Event]) -> list[Event]:
+        log = self._s.event_log
+        start = len(log)
+        stored = [
+            Event(e.name, e.subject, e.actor, e.at, e.data, start + i + 1)
+            for i, e in enumerate(events)
+        ]
+        log.extend(stored)
+        self._undo.append(lambda: log.__delitem__(slice(start, None)))
+        return stored
+
+    def events(self, after: int, limit: int, subject: str | None = None) -> list[Event]:
+        log = self._s.event_log
+        if subject is None:
+            return log[max(after, 0): max(after, 0) + limit]
+        return [e for e in log[max(after, 0):] if e.subject == subject][:limit]
+
+
+@final
+class MemoryStorage:
+    """Everything in process memory; gone when the process ends. For tests and benchmarks.
+
+    One re-entrant lock serializes units of work, so it is safe to share
+    between threads; a failed unit of work is undone step by step.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self.records: dict[str, dict[str, Any]] = {}
+        self.journal: dict[str, LedgerTransaction] = {}
+        self.accounts: dict[str, tuple[int, Currency]] = {}
+        self.timers: dict[str, Timer] = {}
+        self.timer_heap: list[tuple[dt.datetime, str]] = []
+        self.event_log: list[Event] = []
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def write(self) -> Iterator[_MemoryTx]:
+        with self._lock:
+            tx = _MemoryTx(self)
+            try:
+                yield tx
+            except BaseException:
+                tx.rollback()
+                raise
+
+    read = write
+
+    def schema_version(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass

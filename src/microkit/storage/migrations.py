@@ -1,0 +1,74 @@
+"""Versioned schema migrations, shared by the SQL backends.
+
+Each migration is a number, a description and statements in portable SQL
+with a few dialect tokens: ``{serial}`` (an auto-numbered primary key),
+``{bigint}`` and ``{without_rowid}`` (SQLite keeps a text-keyed table in one
+B-tree instead of two: one page write less per insert). Applied migrations
+are recorded in ``schema_migrations``; a database is brought up to date when
+it is opened. Never edit a released
+migration: add a new one.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from .base import RecordKind
+from .records import CATEGORIES, ORDERS, PAYMENTS, SERVICES, USERS
+
+__all__ = ["MIGRATIONS", "Migration", "record_table"]
+
+
+@attrs.frozen
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+def record_table(kind: RecordKind[object], **column_types: str) -> tuple[str, ...]:
+    """DDL for a record kind: key, version, its index columns, the JSON body; an index per
+    column. Index columns are TEXT unless ``column_types`` says otherwise."""
+    cols = "".join(f", {c} {column_types.get(c, 'TEXT')}" for c in kind.index)
+    ddl = [f"CREATE TABLE {kind.table} (key TEXT PRIMARY KEY, version INTEGER{cols},"
+           " data TEXT NOT NULL){without_rowid}"]
+    ddl += [
+        f"CREATE INDEX ix_{kind.table}_{c} ON {kind.table} ({c}, key)"
+        for c in kind.index
+        if c in kind.indexed_columns
+    ]
+    return tuple(ddl)
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(
+        1,
+        "records, ledger, timers, events",
+        (
+            *record_table(USERS),  # type: ignore[arg-type]
+            *record_table(CATEGORIES),  # type: ignore[arg-type]
+            *record_table(SERVICES),  # type: ignore[arg-type]
+            *record_table(ORDERS),  # type: ignore[arg-type]
+            *record_table(PAYMENTS),  # type: ignore[arg-type]
+            "CREATE TABLE accounts (name TEXT PRIMARY KEY, currency TEXT NOT NULL,"
+            " balance {bigint} NOT NULL){without_rowid}",
+            # body: the canonical text a retry is compared with; postings: the lines as JSON.
+            "CREATE TABLE ledger_transactions (id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+            " currency TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL,"
+            " postings TEXT NOT NULL){without_rowid}",
+            # The journal, clustered by account: statements read one account's range.
+            "CREATE TABLE postings (account TEXT NOT NULL, txn_id TEXT NOT NULL,"
+            " line INTEGER NOT NULL, amount {bigint} NOT NULL, at TEXT NOT NULL,"
+            " PRIMARY KEY (account, txn_id, line)){without_rowid}",
+            # Clustered by due time; a timer's id fixes its due time, so (due_us, id) is unique.
+            "CREATE TABLE timers (due_us {bigint} NOT NULL, id TEXT NOT NULL,"
+            " subject TEXT NOT NULL, name TEXT NOT NULL, due_at TEXT NOT NULL, version INTEGER,"
+            " PRIMARY KEY (due_us, id)){without_rowid}",
+            "CREATE TABLE events (seq {serial}, name TEXT NOT NULL, subject TEXT NOT NULL,"
+            " actor TEXT NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL)",
+            "CREATE INDEX ix_events_subject ON events (subject, seq)",
+        ),
+    ),
+)
