@@ -76,9 +76,7 @@ class Unit:
         if existing is not None:
             ledger.check_retry(existing, txn)
             return
-        accounts = [p.account for p in txn.postings]
-        balances, currencies = self.tx.balances(accounts)
-        self.tx.post(txn, ledger.apply(txn, balances, currencies))
+        ledger.check_applied(txn, self.tx.post(txn))
 
 
 @final

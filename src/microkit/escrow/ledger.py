@@ -22,7 +22,8 @@ __all__ = [
     "LedgerTransaction",
     "Posting",
     "VerifyReport",
-    "apply",
+    "check_applied",
+    "deltas",
     "escrow",
     "gateway",
     "may_go_negative",
@@ -146,39 +147,44 @@ def transfer(
     return LedgerTransaction(txn_id, kind, cur, tuple(postings), at)
 
 
-def apply(
-    txn: LedgerTransaction, balances: Mapping[str, int], currencies: Mapping[str, Currency]
-) -> dict[str, int]:
-    """The balances after ``txn``, for the accounts it touches.
+def deltas(txn: LedgerTransaction) -> dict[str, int]:
+    """The net change per account: what storage adds to each balance."""
+    net: dict[str, int] = {}
+    for p in txn.postings:
+        net[p.account] = net.get(p.account, 0) + p.amount
+    return net
+
+
+def check_applied(txn: LedgerTransaction, after: Mapping[str, tuple[int, Currency]]) -> None:
+    """Check the balances ``txn`` left behind; raising rolls the unit of work back.
+
+    Storage applies postings as increments (``balance = balance + delta``), so
+    concurrent transactions on one account never lose an update; this check
+    then refuses what the rules forbid.
 
     Args:
-        balances: current balances of the touched accounts (missing = 0, new account).
-        currencies: the currency of each touched account that already exists.
+        after: balance and currency of each touched account, after the postings.
 
     Raises:
-        CurrencyMismatch: an account holds another currency.
-        InsufficientFunds: an account that may not go negative would.
+        CurrencyMismatch: an account holds another currency than the transaction.
+        InsufficientFunds: an account that may not go negative did.
     """
-    new: dict[str, int] = {}
-    for p in txn.postings:
-        known = currencies.get(p.account)
-        if known is not None and known != txn.currency:
+    net = deltas(txn)
+    for account, (balance, cur) in after.items():
+        if cur != txn.currency:
             raise CurrencyMismatch(
-                f"currency: account {p.account!r} holds {known.code}, got {txn.currency.code}",
+                f"currency: account {account!r} holds {cur.code}, got {txn.currency.code}",
                 field="currency",
                 value=txn.currency.code,
             )
-        new[p.account] = new.get(p.account, balances.get(p.account, 0)) + p.amount
-    for account, value in new.items():
-        if value < 0 and not may_go_negative(account):
-            before = balances.get(account, 0)
+        if balance < 0 and not may_go_negative(account):
+            before = balance - net.get(account, 0)
             raise InsufficientFunds(
-                f"{account}: balance {before} minor units, needs {before - value}",
+                f"{account}: balance {before} minor units, needs {before - balance}",
                 account=account,
                 balance=before,
-                needed=before - value,
+                needed=before - balance,
             )
-    return new
 
 
 def check_retry(existing: LedgerTransaction, txn: LedgerTransaction) -> LedgerTransaction:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, final
 
 from ..errors import ConcurrentUpdate, Conflict
-from ..escrow.ledger import LedgerTransaction, Posting
+from ..escrow.ledger import LedgerTransaction, Posting, deltas
 from ..events import Event
 from ..money import Currency, currency
 from ._codec import codec_for
@@ -46,7 +46,11 @@ class Cursor(Protocol):
 class Dialect:
     """How one SQL engine differs: placeholders and DDL tokens."""
 
-    def __init__(self, *, paramstyle: str, serial: str, bigint: str, without_rowid: str) -> None:
+    def __init__(
+        self, name: str, *, paramstyle: str, serial: str, bigint: str, without_rowid: str
+    ) -> None:
+        #: ``"sqlite"`` or ``"postgresql"``: picks per-dialect migration statements.
+        self.name = name
         self.paramstyle = paramstyle
         self.tokens = {"serial": serial, "bigint": bigint, "without_rowid": without_rowid}
         self._cache: dict[str, str] = {}
@@ -59,8 +63,10 @@ class Dialect:
             self._cache[sql] = out
         return out
 
-    def ddl(self, sql: str) -> str:
-        return sql.format(**self.tokens)
+    def ddl(self, statement: str | Mapping[str, str]) -> str | None:
+        """The statement for this dialect with its tokens filled, or None to skip it."""
+        sql = statement if isinstance(statement, str) else statement.get(self.name)
+        return None if sql is None else sql.format(**self.tokens)
 
 
 def apply_migrations(cur: Cursor, dialect: Dialect, now: str) -> int:
@@ -76,7 +82,9 @@ def apply_migrations(cur: Cursor, dialect: Dialect, now: str) -> int:
         if migration.version <= current:
             continue
         for statement in migration.statements:
-            cur.execute(dialect.ddl(statement))
+            sql = dialect.ddl(statement)
+            if sql is not None:
+                cur.execute(sql)
         cur.execute(
             q("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?,?,?)"),
             (migration.version, migration.description, now),
@@ -88,7 +96,8 @@ def apply_migrations(cur: Cursor, dialect: Dialect, now: str) -> int:
 _SQL_EVENT = "INSERT INTO events (name, subject, actor, at, data) VALUES (?,?,?,?,?) RETURNING seq"
 _SQL_ACCOUNT = (
     "INSERT INTO accounts (name, currency, balance) VALUES (?,?,?)"
-    " ON CONFLICT (name) DO UPDATE SET balance = excluded.balance"
+    " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
+    " RETURNING balance, currency"
 )
 
 
@@ -96,11 +105,21 @@ _SQL_ACCOUNT = (
 class SqlTx:
     """A unit of work over one open SQL transaction (the backend begins and ends it)."""
 
-    __slots__ = ("_cur", "_q")
+    __slots__ = ("_cur", "_q", "dialect")
 
     def __init__(self, cur: Cursor, dialect: Dialect) -> None:
         self._cur = cur
         self._q = dialect.q
+        self.dialect = dialect
+
+    @property
+    def cursor(self) -> Cursor:
+        """The open cursor, for feature modules with their own SQL (search, aggregates)."""
+        return self._cur
+
+    def sql(self, text: str) -> str:
+        """``text`` (written with ``?``) in this dialect's placeholder style."""
+        return self._q(text)
 
     # -- records -------------------------------------------------------------
 
@@ -195,7 +214,7 @@ class SqlTx:
         rows = self._cur.fetchall()
         return {r[0]: int(r[1]) for r in rows}, {r[0]: currency(r[2]) for r in rows}
 
-    def post(self, txn: LedgerTransaction, new_balances: Mapping[str, int]) -> None:
+    def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]]:
         cur, q = self._cur, self._q
         at = txn.at.isoformat()
         lines = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
@@ -209,7 +228,13 @@ class SqlTx:
             [(p.account, txn.id, i, p.amount, at) for i, p in enumerate(txn.postings)],
         )
         code = txn.currency.code
-        cur.executemany(q(_SQL_ACCOUNT), [(a, code, v) for a, v in new_balances.items()])
+        after: dict[str, tuple[int, Currency]] = {}
+        sql = q(_SQL_ACCOUNT)
+        for account, delta in deltas(txn).items():
+            cur.execute(sql, (account, code, delta))
+            balance, held = cur.fetchone()
+            after[account] = (int(balance), currency(held))
+        return after
 
     def journal(self) -> Iterator[tuple[str, str, int]]:
         self._cur.execute("SELECT txn_id, account, amount FROM postings ORDER BY txn_id, line")

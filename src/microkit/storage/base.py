@@ -112,8 +112,18 @@ class Tx(Protocol):
         """Current balances and currencies of the accounts that exist among ``accounts``."""
         ...
 
-    def post(self, txn: LedgerTransaction, new_balances: Mapping[str, int]) -> None:
-        """Append ``txn`` to the journal and set the touched accounts' balances."""
+    def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]]:
+        """Append ``txn`` to the journal and add its postings to the balances.
+
+        Balances change by increments (never read-then-write), so concurrent
+        units of work cannot lose an update. A new account takes the
+        transaction's currency.
+
+        Returns:
+            Each touched account's balance and currency afterwards; the caller
+            checks them (:func:`microkit.escrow.ledger.check_applied`) and
+            rolls back on a breach.
+        """
         ...
 
     def journal(self) -> Iterator[tuple[str, str, int]]:

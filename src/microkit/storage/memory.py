@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, final
 
 from ..errors import ConcurrentUpdate, Conflict
-from ..escrow.ledger import LedgerTransaction
+from ..escrow.ledger import LedgerTransaction, deltas
 from ..events import Event
 from ..money import Currency
 from .base import RecordKind, Timer
@@ -107,10 +107,15 @@ class _MemoryTx:
         found = {a: kept[a] for a in accounts if a in kept}
         return {a: v[0] for a, v in found.items()}, {a: v[1] for a, v in found.items()}
 
-    def post(self, txn: LedgerTransaction, new_balances: Mapping[str, int]) -> None:
+    def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]]:
         self._set(self._s.journal, txn.id, txn)
-        for account, value in new_balances.items():
-            self._set(self._s.accounts, account, (value, txn.currency))
+        accounts = self._s.accounts
+        after: dict[str, tuple[int, Currency]] = {}
+        for account, delta in deltas(txn).items():
+            balance, cur = accounts.get(account, (0, txn.currency))
+            after[account] = (balance + delta, cur)
+            self._set(accounts, account, after[account])
+        return after
 
     def journal(self) -> Iterator[tuple[str, str, int]]:
         for txn in list(self._s.journal.values()):

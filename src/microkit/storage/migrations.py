@@ -11,6 +11,7 @@ migration: add a new one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 import attrs
@@ -21,11 +22,19 @@ from .records import CATEGORIES, ORDERS, PAYMENTS, SERVICES, USERS
 __all__ = ["MIGRATIONS", "Migration", "record_table"]
 
 
+#: A statement for every dialect, or one per dialect name (a dialect left out skips it).
+Statement = str | Mapping[str, str]
+
+
 @attrs.frozen
 class Migration:
+    """One schema step. Numbers are reserved per feature so parallel work never collides:
+    1 core, 2 catalog search, 3 order rules/messages/reviews, 4 payments/payouts,
+    5 levels, 6 projects."""
+
     version: int
     description: str
-    statements: tuple[str, ...]
+    statements: tuple[Statement, ...]
 
 
 def record_table(kind: RecordKind[object], **column_types: str) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from ._sql import Dialect, SqlTx, apply_migrations
 __all__ = ["SQLiteStorage", "path_from_url"]
 
 DIALECT = Dialect(
+    "sqlite",
     paramstyle="qmark", serial="INTEGER PRIMARY KEY", bigint="INTEGER",
     without_rowid=" WITHOUT ROWID",
 )
