@@ -39,10 +39,14 @@ class Migration:
 
 def record_table(kind: RecordKind[object], **column_types: str) -> tuple[str, ...]:
     """DDL for a record kind: key, version, its index columns, the JSON body; an index per
-    column. Index columns are TEXT unless ``column_types`` says otherwise."""
+    indexed column. Index columns are TEXT unless ``column_types`` says otherwise.
+
+    Record rows are large (the JSON body), so they stay rowid tables: inserts
+    append, and only the small key index takes a random page.
+    """
     cols = "".join(f", {c} {column_types.get(c, 'TEXT')}" for c in kind.index)
     ddl = [f"CREATE TABLE {kind.table} (key TEXT PRIMARY KEY, version INTEGER{cols},"
-           " data TEXT NOT NULL){without_rowid}"]
+           " data TEXT NOT NULL)"]
     ddl += [
         f"CREATE INDEX ix_{kind.table}_{c} ON {kind.table} ({c}, key)"
         for c in kind.index
