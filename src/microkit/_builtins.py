@@ -24,6 +24,19 @@ def microkit_open_storage(url: str) -> Storage | None:
         from .storage.sqlite import SQLiteStorage
 
         return SQLiteStorage(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from .storage.postgres import PostgresStorage
+        except ImportError as exc:
+            from .errors import ValidationError
+
+            raise ValidationError(
+                f"url: {url.partition(':')[0]}:// needs psycopg 3, the extra"
+                " microkit[postgres] (pip install 'microkit[postgres]')",
+                field="url",
+                value=url.partition(":")[0],  # not the URL: it may hold a password
+            ) from exc
+        return PostgresStorage(url)
     return None
 
 

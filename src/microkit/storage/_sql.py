@@ -47,11 +47,16 @@ class Dialect:
     """How one SQL engine differs: placeholders and DDL tokens."""
 
     def __init__(
-        self, name: str, *, paramstyle: str, serial: str, bigint: str, without_rowid: str
+        self, name: str, *, paramstyle: str, serial: str, bigint: str, without_rowid: str,
+        append_lock: str | None = None,
     ) -> None:
         #: ``"sqlite"`` or ``"postgresql"``: picks per-dialect migration statements.
         self.name = name
         self.paramstyle = paramstyle
+        #: Run before events are appended, where writers run concurrently (PostgreSQL:
+        #: an advisory transaction lock), so ``seq`` order is commit order and a reader
+        #: paging with ``after=seq`` never skips an event that commits later.
+        self.append_lock = append_lock
         self.tokens = {"serial": serial, "bigint": bigint, "without_rowid": without_rowid}
         self._cache: dict[str, str] = {}
 
@@ -105,12 +110,15 @@ _SQL_ACCOUNT = (
 class SqlTx:
     """A unit of work over one open SQL transaction (the backend begins and ends it)."""
 
-    __slots__ = ("_cur", "_q", "dialect")
+    __slots__ = ("_absent", "_cur", "_q", "dialect")
 
     def __init__(self, cur: Cursor, dialect: Dialect) -> None:
         self._cur = cur
         self._q = dialect.q
         self.dialect = dialect
+        #: (table, key) this unit of work read as missing: if ``add`` then finds it, a
+        #: concurrent command inserted it meanwhile (a retry sees it), not a duplicate.
+        self._absent: set[tuple[str, str]] | None = None
 
     @property
     def cursor(self) -> Cursor:
@@ -127,7 +135,12 @@ class SqlTx:
         cur = self._cur
         cur.execute(self._q(f"SELECT data FROM {kind.table} WHERE key = ?"), (key,))
         row = cur.fetchone()
-        return None if row is None else codec_for(kind.type).loads(row[0])
+        if row is None:
+            if self._absent is None:
+                self._absent = set()
+            self._absent.add((kind.table, key))
+            return None
+        return codec_for(kind.type).loads(row[0])
 
     def add(self, kind: RecordKind[T], record: T) -> None:
         key = kind.key(record)
@@ -138,7 +151,13 @@ class SqlTx:
         data = codec_for(kind.type).dumps(record)
         self._cur.execute(self._q(sql), (key, getattr(record, "version", None), *values, data))
         if self._cur.rowcount != 1:
+            if self._absent is not None and (kind.table, key) in self._absent:
+                raise ConcurrentUpdate(
+                    f"{kind.table} {key!r} was added concurrently", key=key
+                )
             raise Conflict(f"{kind.table} {key!r} exists already", key=key)
+        if self._absent is not None:
+            self._absent.discard((kind.table, key))
 
     def save(self, kind: RecordKind[T], record: T, expected_version: int) -> None:
         key = kind.key(record)
@@ -220,9 +239,13 @@ class SqlTx:
         lines = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
         cur.execute(
             q("INSERT INTO ledger_transactions (id, kind, currency, at, body, postings)"
-              " VALUES (?,?,?,?,?,?)"),
+              " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING"),
             (txn.id, txn.kind, txn.currency.code, at, txn.body, lines),
         )
+        if cur.rowcount != 1:
+            # The caller looked first (Unit.post); a concurrent command posted it meanwhile.
+            raise ConcurrentUpdate(f"ledger transaction {txn.id!r} posted concurrently",
+                                   key=txn.id)
         cur.executemany(
             q("INSERT INTO postings (account, txn_id, line, amount, at) VALUES (?,?,?,?,?)"),
             [(p.account, txn.id, i, p.amount, at) for i, p in enumerate(txn.postings)],
@@ -230,7 +253,8 @@ class SqlTx:
         code = txn.currency.code
         after: dict[str, tuple[int, Currency]] = {}
         sql = q(_SQL_ACCOUNT)
-        for account, delta in deltas(txn).items():
+        # Accounts in one global order: concurrent postings lock rows without deadlocks.
+        for account, delta in sorted(deltas(txn).items()):
             cur.execute(sql, (account, code, delta))
             balance, held = cur.fetchone()
             after[account] = (int(balance), currency(held))
@@ -281,6 +305,8 @@ class SqlTx:
 
     def append(self, events: Sequence[Event]) -> list[Event]:
         cur, sql = self._cur, self._q(_SQL_EVENT)
+        if self.dialect.append_lock and events:
+            cur.execute(self.dialect.append_lock)
         stored = []
         for e in events:
             data = json.dumps(e.data, ensure_ascii=False, separators=(",", ":"))
