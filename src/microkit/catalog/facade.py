@@ -1,52 +1,50 @@
-"""``market.catalog``: categories, services, upgrades and their moderation."""
+"""``market.catalog``: categories, services, upgrades, moderation and search."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
 
 import attrs
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from ..errors import NotFound, PermissionDenied, ValidationError
 from ..money import Money
+from ..storage.base import Tx
 from ..storage.records import CATEGORIES, SERVICES, USERS
-from .model import Category, Service, ServiceState, Upgrade, UpgradeSpec
+from . import search as _search
+from ._checks import (
+    MAX_TEXT,
+    MAX_TITLE,
+    UNSET,
+    Seen,
+    Unset,
+    build_upgrades,
+    check_category_fields,
+    days,
+    search_doc,
+    staff_only,
+    text,
+)
+from .indexing import Sort
+from .model import (
+    Category,
+    SearchPage,
+    SellerProfile,
+    Service,
+    ServiceDraft,
+    ServiceState,
+    ServiceStats,
+    ServiceView,
+    Upgrade,
+    UpgradeSpec,
+)
+from .moderation import MODERATION, ModerationRole, ModerationTable
 from .pricing import check_price
 
 __all__ = ["CatalogFacade"]
-
-_SLUG: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-MAX_TITLE: Final = 200
-MAX_TEXT: Final = 20_000
-
-
-def _text(field: str, value: object, *, max_len: int, required: bool = True) -> str:
-    if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_len:
-        raise ValidationError(
-            f"{field}: expected {'non-empty ' if required else ''}text of at most {max_len}"
-            f" characters, got {value!r:.80}",
-            field=field,
-            value=value,
-        )
-    return value.strip()
-
-
-def _days(field: str, value: object, *, low: int, high: int) -> int:
-    if type(value) is not int or not low <= value <= high:
-        raise ValidationError(
-            f"{field}: expected a whole number of days in {low}..{high}, got {value!r}",
-            field=field,
-            value=value,
-        )
-    return value
-
-
-def _staff(by: Actor, action: str) -> None:
-    if by.kind != "staff":
-        raise PermissionDenied(f"{by} may not {action}: staff only", actor=str(by), action=action)
 
 
 class CatalogFacade:
@@ -57,6 +55,11 @@ class CatalogFacade:
 
     def __init__(self, core: Core) -> None:
         self._core = core
+
+    @property
+    def moderation(self) -> ModerationTable:
+        """The moderation state table (``market.catalog.moderation.mermaid()``)."""
+        return MODERATION
 
     # -- categories ------------------------------------------------------------
 
@@ -70,35 +73,22 @@ class CatalogFacade:
         min_price: Money | None = None,
         max_price: Money | None = None,
         position: int = 0,
+        active: bool = True,
     ) -> Category:
-        """Add a category (staff only).
+        """Add a category (staff only). A category's parent never changes.
 
         Raises:
             PermissionDenied: ``by`` is not staff.
-            ValidationError: a bad slug or names; PriceOutOfRange for caps off the policy.
+            ValidationError: a bad slug, names or position; PriceOutOfRange for caps off
+                the policy or a minimum over the cap.
             Conflict: the slug is taken.
             NotFound: the parent does not exist.
         """
-        _staff(by, "add_category")
-        if not isinstance(slug, str) or not _SLUG.fullmatch(slug) or len(slug) > 64:
-            raise ValidationError(
-                f"slug: expected lowercase letters, digits and dashes, got {slug!r}",
-                field="slug",
-                value=slug,
-            )
-        if not names or not all(
-            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in names.items()
-        ):
-            raise ValidationError(
-                f"names: expected language code -> non-empty name, got {names!r}",
-                field="names",
-                value=names,
-            )
-        config = self._core.config
-        for field, cap in (("min_price", min_price), ("max_price", max_price)):
-            if cap is not None:
-                check_price(cap, field=field, config=config, category=None)
-        category = Category(slug, dict(names), parent, min_price, max_price, position)
+        staff_only(by, "add_category")
+        category = check_category_fields(
+            Category(slug, names, parent, min_price, max_price, position, active),
+            self._core.config, new=True,
+        )
 
         def command(u: Unit) -> Category:
             if parent is not None:
@@ -109,6 +99,42 @@ class CatalogFacade:
 
         return self._core.run(command)
 
+    def update_category(
+        self,
+        slug: str,
+        *,
+        by: Actor,
+        names: Mapping[str, str] | Unset = UNSET,
+        min_price: Money | Unset | None = UNSET,
+        max_price: Money | Unset | None = UNSET,
+        position: int | Unset = UNSET,
+        active: bool | Unset = UNSET,
+    ) -> Category:
+        """Change a category's names, price limits, position or active flag (staff only).
+
+        New limits apply to services created or edited afterwards. An inactive
+        category takes no new services; its existing ones stay listed.
+
+        Raises:
+            PermissionDenied, NotFound, ValidationError: as for :meth:`add_category`.
+        """
+        staff_only(by, "update_category")
+        changes: dict[str, Any] = {k: v for k, v in (("names", names), ("min_price", min_price),
+                                     ("max_price", max_price), ("position", position),
+                                     ("active", active)) if v is not UNSET}
+        config = self._core.config
+
+        def command(u: Unit) -> Category:
+            old = u.need(CATEGORIES, slug, "category")
+            new = check_category_fields(
+                attrs.evolve(old, **changes, version=old.version + 1), config, new=False)
+            u.tx.save(CATEGORIES, new, old.version)
+            u.emit("category.updated", f"category:{slug}", str(by),
+                   {"slug": slug, "changed": sorted(changes)})
+            return new
+
+        return self._core.run(command)
+
     def category(self, slug: str) -> Category:
         """A category by slug. Raises NotFound."""
         found = self._core.query(lambda tx: tx.get(CATEGORIES, slug))
@@ -116,10 +142,12 @@ class CatalogFacade:
             raise NotFound("category", slug)
         return found
 
-    def categories(self, *, parent: str | None = None) -> list[Category]:
-        """The categories under ``parent`` (top level by default), by position."""
-        found = self._core.query(lambda tx: tx.find(CATEGORIES, {"parent": parent}, limit=1000))
-        return sorted(found, key=lambda c: (c.position, c.slug))
+    def categories(self, *, parent: str | None = None, include_inactive: bool = False
+                   ) -> list[Category]:
+        """The categories under ``parent`` (top level by default), by position then slug."""
+        found = self._core.query(lambda tx: tx.find(CATEGORIES, {"parent": parent}, limit=10_000))
+        return sorted((c for c in found if include_inactive or c.active),
+                      key=lambda c: (c.position, c.slug))
 
     # -- services --------------------------------------------------------------
 
@@ -137,116 +165,315 @@ class CatalogFacade:
         tags: Iterable[str] = (),
         images: Iterable[str] = (),
     ) -> Service:
-        """A seller offers a service; it waits for review when moderation is on.
+        """A seller offers a service: ``pending_review`` with moderation on
+        (``service.submitted``), else ``approved`` at once (``service.approved``).
 
         Raises:
             PermissionDenied: ``by`` is not a user.
             NotFound: unknown seller (register first) or category.
-            ValidationError: bad text, days or upgrades; the price errors of :func:`check_price`.
+            ValidationError: bad text, days or upgrades; an inactive category; the price
+                errors of :func:`~microkit.catalog.pricing.check_price`.
         """
         if by.kind != "user":
-            raise PermissionDenied(
-                f"{by} may not create_service: sellers are users", actor=str(by),
-                action="create_service",
-            )
-        config = self._core.config
-        title = _text("title", title, max_len=MAX_TITLE)
-        description = _text("description", description, max_len=MAX_TEXT)
-        requirements = _text("requirements", requirements, max_len=MAX_TEXT, required=False)
-        delivery_days = _days("delivery_days", delivery_days, low=1, high=365)
-        tag_list = tuple(_text("tags", t, max_len=50) for t in tags)
-        image_list = tuple(_text("images", i, max_len=1000) for i in images)
+            raise PermissionDenied(f"{by} may not create_service: sellers are users",
+                                   actor=str(by), action="create_service")
+        draft = ServiceDraft(by.id, category, title, description, price, delivery_days,
+                             tuple(upgrades), requirements, tuple(tags), tuple(images))
 
         def command(u: Unit) -> Service:
-            u.need(USERS, by.id, "user")
-            cat = u.need(CATEGORIES, category, "category")
-            if not cat.active:
-                raise ValidationError(
-                    f"category: {category!r} takes no new services", field="category",
-                    value=category,
-                )
-            check_price(price, field="price", config=config, category=cat)
-            built = []
-            for i, spec in enumerate(upgrades):
-                if not isinstance(spec, UpgradeSpec):
-                    raise ValidationError(
-                        f"upgrades[{i}]: expected UpgradeSpec, got {spec!r}",
-                        field=f"upgrades[{i}]",
-                        value=spec,
-                    )
-                built.append(
-                    Upgrade(
-                        f"up_{i + 1}",
-                        _text(f"upgrades[{i}].title", spec.title, max_len=MAX_TITLE),
-                        check_price(spec.price, field=f"upgrades[{i}].price", config=config,
-                                    category=None),
-                        _days(f"upgrades[{i}].extra_days", spec.extra_days, low=-364, high=365),
-                        _days(f"upgrades[{i}].max_quantity", spec.max_quantity, low=1, high=100),
-                    )
-                )
-            state: ServiceState = "pending_review" if config.moderation else "approved"
-            service = Service(
-                new_id("s"), by.id, category, title, description, price, delivery_days,
-                tuple(built), state, u.now, u.now, requirements, tag_list, image_list,
-            )
-            u.tx.add(SERVICES, service)
-            u.emit("service.submitted" if config.moderation else "service.approved",
-                   f"service:{service.id}", str(by),
-                   {"service_id": service.id, "seller_id": by.id})
-            return service
+            state: ServiceState = "pending_review" if self._core.config.moderation else "approved"
+            return self._add(u, draft, state, str(by), Seen())
 
         return self._core.run(command)
 
+    def import_services(
+        self, drafts: Iterable[ServiceDraft], *, by: Actor, publish: bool = True
+    ) -> list[Service]:
+        """Bulk-load services in one unit of work (staff only): all or nothing.
+
+        Each draft is checked like :meth:`create_service`. ``publish`` makes them
+        ``approved`` at once (staff vouch for them); otherwise they follow the market's
+        moderation setting.
+
+        Raises:
+            PermissionDenied: not staff.  NotFound, ValidationError: as for create_service,
+                for the first bad draft (``field`` is prefixed with its index).
+        """
+        staff_only(by, "import_services")
+        items = list(drafts)
+        moderated = self._core.config.moderation and not publish
+        state: ServiceState = "pending_review" if moderated else "approved"
+
+        def command(u: Unit) -> list[Service]:
+            seen = Seen()
+            out = [self._add(u, d, state, str(by), seen, index=False, prefix=f"drafts[{i}]")
+                   for i, d in enumerate(items)]
+            u.tx.index_services([search_doc(s, seen.paths[s.category]) for s in out])
+            return out
+
+        return self._core.run(command)
+
+    def _add(self, u: Unit, d: object, state: ServiceState, actor: str, seen: Seen, *,
+             index: bool = True, prefix: str = "") -> Service:
+        if not isinstance(d, ServiceDraft):
+            raise ValidationError(f"{prefix}: expected ServiceDraft, got {d!r:.80}",
+                                  field=prefix, value=d)
+        config = self._core.config
+        p = f"{prefix}." if prefix else ""
+        title = text(f"{p}title", d.title, max_len=MAX_TITLE)
+        description = text(f"{p}description", d.description, max_len=MAX_TEXT)
+        requirements = text(f"{p}requirements", d.requirements, max_len=MAX_TEXT, required=False)
+        delivery_days = days(f"{p}delivery_days", d.delivery_days, low=1, high=365)
+        tags = tuple(text(f"{p}tags", t, max_len=50) for t in d.tags)
+        images = tuple(text(f"{p}images", i, max_len=1000) for i in d.images)
+        if d.seller_id not in seen.sellers:
+            u.need(USERS, d.seller_id, "user")
+            seen.sellers.add(d.seller_id)
+        cat = seen.category(u.tx, d.category, field=f"{p}category", new=True)
+        check_price(d.price, field=f"{p}price", config=config, category=cat)
+        built = build_upgrades(d.upgrades, (), config, cat, prefix=p)
+        service = Service(
+            new_id("s"), d.seller_id, d.category, title, description, d.price, delivery_days,
+            built, state, u.now, u.now, requirements, tags, images,
+        )
+        u.tx.add(SERVICES, service)
+        if index:
+            u.tx.index_services([search_doc(service, seen.paths[d.category])])
+        data = {"service_id": service.id, "seller_id": d.seller_id, "from": None, "to": state}
+        subject = f"service:{service.id}"
+        u.emit("service.submitted" if state == "pending_review" else "service.approved",
+               subject, actor, data)
+        return service
+
+    def update_service(
+        self,
+        service_id: str,
+        *,
+        by: Actor,
+        category: str | Unset = UNSET,
+        title: str | Unset = UNSET,
+        description: str | Unset = UNSET,
+        price: Money | Unset = UNSET,
+        delivery_days: int | Unset = UNSET,
+        upgrades: Sequence[UpgradeSpec | Upgrade] | Unset = UNSET,
+        requirements: str | Unset = UNSET,
+        tags: Iterable[str] | Unset = UNSET,
+        images: Iterable[str] | Unset = UNSET,
+    ) -> Service:
+        """The seller edits their service; with moderation on it goes back to
+        ``pending_review`` (``service.updated`` + ``service.submitted``).
+
+        ``upgrades`` replaces the list: pass an existing :class:`Upgrade` (changed with
+        ``attrs.evolve`` or not) to keep its id, an :class:`UpgradeSpec` to add one.
+
+        Raises:
+            PermissionDenied: not the service's seller.  NotFound: unknown service/category.
+            InvalidTransition: suspended.  ValidationError: nothing to change, or as
+                for :meth:`create_service`.
+        """
+        fields: dict[str, Any] = {k: v for k, v in (
+            ("category", category), ("title", title), ("description", description),
+            ("price", price), ("delivery_days", delivery_days), ("upgrades", upgrades),
+            ("requirements", requirements), ("tags", tags), ("images", images),
+        ) if v is not UNSET}
+        if not fields:
+            raise ValidationError("update_service: expected at least one field to change",
+                                  field="update_service", value=None)
+        for key in ("tags", "images", "upgrades"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        config = self._core.config
+
+        def edit(u: Unit, old: Service, seen: Seen) -> Service:
+            d = ServiceDraft(old.seller_id, old.category, old.title, old.description, old.price,
+                             old.delivery_days, (), old.requirements, old.tags, old.images)
+            d = attrs.evolve(d, **{k: v for k, v in fields.items() if k != "upgrades"})
+            cat = seen.category(u.tx, d.category, field="category", new=d.category != old.category)
+            check_price(d.price, field="price", config=config, category=cat)
+            new_upgrades = old.upgrades
+            if "upgrades" in fields:
+                new_upgrades = build_upgrades(fields["upgrades"], old.upgrades, config, cat)
+            return attrs.evolve(
+                old, category=d.category,
+                title=text("title", d.title, max_len=MAX_TITLE),
+                description=text("description", d.description, max_len=MAX_TEXT),
+                price=d.price,
+                delivery_days=days("delivery_days", d.delivery_days, low=1, high=365),
+                upgrades=new_upgrades,
+                requirements=text("requirements", d.requirements, max_len=MAX_TEXT,
+                                  required=False),
+                tags=tuple(text("tags", t, max_len=50) for t in d.tags),
+                images=tuple(text("images", i, max_len=1000) for i in d.images),
+            )
+
+        return self._move(service_id, by, "update_service", edit=edit,
+                          changed=sorted(fields))
+
     def get(self, service_id: str) -> Service:
-        """A service by id, whatever its state. Raises NotFound."""
+        """A service by id, whatever its state (sellers' and staff's view). Raises NotFound."""
         found = self._core.query(lambda tx: tx.get(SERVICES, service_id))
         if found is None:
             raise NotFound("service", service_id)
         return found
 
-    def _moderate(
-        self, service_id: str, by: Actor, action: str, to: ServiceState, event: str,
-        *, reason: str | None, allowed_from: frozenset[str],
-    ) -> Service:
-        _staff(by, action)
+    def view(self, service_id: str) -> ServiceView:
+        """A service page as buyers see it: the service, its aggregates and the seller's
+        public profile (display name, level, rating and completed orders over all
+        their services). Only approved services are shown.
+
+        Raises:
+            NotFound: unknown service, or not approved.
+        """
+
+        def read(tx: Tx) -> ServiceView:
+            service = tx.get(SERVICES, service_id)
+            if service is None or service.state != "approved":
+                raise NotFound("service", service_id)
+            user = tx.get(USERS, service.seller_id)
+            stats = tx.service_stats([service_id]).get(service_id, ServiceStats())
+            seller = SellerProfile(
+                service.seller_id, user.display_name if user else service.seller_id,
+                None, tx.seller_stats(service.seller_id),
+            )
+            return ServiceView(service, stats, seller)
+
+        return self._core.query(read)
+
+    def services(self, *, seller: str | None = None, state: ServiceState | None = None,
+                 limit: int = 100, after: str | None = None) -> list[Service]:
+        """Services of any state, by id: a seller's dashboard, or staff's review queue
+        (``state="pending_review"``). Page on with ``after=`` the last id seen."""
+        where: dict[str, str | int | None] = {}
+        if seller is not None:
+            where["seller_id"] = seller
+        if state is not None:
+            where["state"] = state
+        if type(limit) is not int or not 1 <= limit <= 1000:
+            raise ValidationError(f"limit: expected 1..1000, got {limit!r}", field="limit",
+                                  value=limit)
+        return self._core.query(lambda tx: tx.find(SERVICES, where, after=after, limit=limit))
+
+    # -- moderation (the table is catalog/moderation.py) -----------------------
+
+    def _move(self, service_id: str, by: Actor, name: str, *, reason: str | None = None,
+              edit: Callable[[Unit, Service, Seen], Service] | None = None,
+              changed: Sequence[str] = ()) -> Service:
+        config = self._core.config
 
         def command(u: Unit) -> Service:
-            service = u.need(SERVICES, service_id, "service")
-            if service.state not in allowed_from:
-                raise InvalidTransition(
-                    f"cannot {action} service {service_id}: it is {service.state!r}",
-                    transition=action,
-                    state=service.state,
-                    allowed=(),
-                )
-            new = attrs.evolve(service, state=to, moderation_note=reason, updated_at=u.now,
-                               version=service.version + 1)
-            u.tx.save(SERVICES, new, service.version)
-            data = {"service_id": service_id, "seller_id": service.seller_id}
-            if reason:
+            old = u.need(SERVICES, service_id, "service")
+            role: ModerationRole | None = (
+                "staff" if by.kind == "staff"
+                else "seller" if by.kind == "user" and by.id == old.seller_id else None
+            )
+            move = MODERATION.check(name, old.state, role, actor=str(by), service_id=service_id)
+            to, event = move.target(old.state, config.moderation)
+            seen = Seen()
+            new = edit(u, old, seen) if edit is not None else old
+            note = reason if move.reason else (old.moderation_note if to == old.state else None)
+            new = attrs.evolve(new, state=to, moderation_note=note, updated_at=u.now,
+                               version=old.version + 1)
+            u.tx.save(SERVICES, new, old.version)
+            u.tx.index_services([search_doc(new, seen.path(u.tx, new.category))])
+            data: dict[str, object] = {"service_id": service_id, "seller_id": old.seller_id,
+                                       "from": old.state, "to": to}
+            if move.reason:
                 data["reason"] = reason
-            u.emit(event, f"service:{service_id}", str(by), data)
+            if changed:
+                data["changed"] = list(changed)
+            subject = f"service:{service_id}"
+            u.emit(event, subject, str(by), data)
+            if to == "pending_review" and event != "service.submitted":
+                u.emit("service.submitted", subject, str(by), data)
             return new
 
         return self._core.run(command)
 
     def approve(self, service_id: str, *, by: Actor) -> Service:
-        """Staff approve a service waiting for review: it can be bought and found.
+        """Staff publish a service waiting for review (or overturn a rejection).
 
         Raises:
             PermissionDenied: not staff.  NotFound: unknown service.
-            InvalidTransition: the service is not waiting for review.
+            InvalidTransition: not pending_review or rejected.
         """
-        return self._moderate(service_id, by, "approve", "approved", "service.approved",
-                              reason=None, allowed_from=frozenset({"pending_review", "rejected"}))
+        return self._move(service_id, by, "approve")
 
     def reject(self, service_id: str, *, by: Actor, reason: str) -> Service:
-        """Staff reject a service with a reason the seller is told (``service.rejected``).
+        """Staff refuse a service waiting for review; the seller is told ``reason``.
 
         Raises:
             PermissionDenied: not staff.  ValidationError: no reason.
-            NotFound: unknown service.  InvalidTransition: not waiting for review.
+            NotFound: unknown service.  InvalidTransition: not pending_review.
         """
-        reason = _text("reason", reason, max_len=2000)
-        return self._moderate(service_id, by, "reject", "rejected", "service.rejected",
-                              reason=reason, allowed_from=frozenset({"pending_review"}))
+        return self._move(service_id, by, "reject", reason=text("reason", reason, max_len=2000))
+
+    def resubmit(self, service_id: str, *, by: Actor) -> Service:
+        """The seller asks for another review of a rejected service."""
+        return self._move(service_id, by, "resubmit")
+
+    def pause(self, service_id: str, *, by: Actor) -> Service:
+        """The seller stops taking orders: hidden from search, cannot be bought."""
+        return self._move(service_id, by, "pause")
+
+    def resume(self, service_id: str, *, by: Actor) -> Service:
+        """The seller takes orders again."""
+        return self._move(service_id, by, "resume")
+
+    def suspend(self, service_id: str, *, by: Actor, reason: str) -> Service:
+        """Staff take a service down with a reason; the seller cannot edit or resume it."""
+        return self._move(service_id, by, "suspend",
+                          reason=text("reason", reason, max_len=2000))
+
+    def unsuspend(self, service_id: str, *, by: Actor) -> Service:
+        """Staff lift a suspension: the service is published again."""
+        return self._move(service_id, by, "unsuspend")
+
+    # -- search ----------------------------------------------------------------
+
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        category: str | None = None,
+        min_price: Money | None = None,
+        max_price: Money | None = None,
+        max_delivery_days: int | None = None,
+        min_rating: int | float | Decimal | None = None,
+        seller: str | None = None,
+        sort: Sort = "relevance",
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> SearchPage:
+        """Find approved services: Arabic-aware full text plus filters, one page at a time.
+
+        Args:
+            query: Words to find (all must occur in title, description or tags); None or
+                blank lists everything. Normalized like the index (tashkeel, hamza forms,
+                ة/ه, ى/ي, digits, case, the article ال and a leading و).
+            category: Only this category and the ones below it.
+            min_price, max_price: Base price bounds, in the market currency.
+            max_delivery_days: Base delivery time at most this.
+            min_rating: Average stars at least this (unrated services count as 0).
+            seller: Only this seller's services.
+            sort: ``relevance`` (title matches first, then newest), ``newest``, ``price``,
+                ``-price``, ``rating``, ``best_selling``.
+            limit: Hits per page, 1..100.
+            cursor: ``next_cursor`` of the previous page of this same search.
+
+        Returns:
+            A :class:`SearchPage`; a query of only punctuation or diacritics finds nothing.
+
+        Raises:
+            ValidationError: a bad argument or a cursor from another search.
+            NotFound: unknown category.
+        """
+        spec, searchable = _search.build_spec(
+            query=query, category=category, min_price=min_price, max_price=max_price,
+            max_delivery_days=max_delivery_days, min_rating=min_rating, seller=seller,
+            sort=sort, limit=limit, config=self._core.config,
+        )
+        if not searchable:
+            if cursor is not None:
+                _search.decode_cursor(cursor, spec)
+            return _search.empty_page()
+        return self._core.query(lambda tx: _search.run(tx, spec, cursor))

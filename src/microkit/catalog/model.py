@@ -10,7 +10,19 @@ import attrs
 
 from ..money import Money
 
-__all__ = ["Category", "Service", "ServiceState", "Upgrade", "UpgradeSpec"]
+__all__ = [
+    "Category",
+    "SearchHit",
+    "SearchPage",
+    "SellerProfile",
+    "Service",
+    "ServiceDraft",
+    "ServiceState",
+    "ServiceStats",
+    "ServiceView",
+    "Upgrade",
+    "UpgradeSpec",
+]
 
 #: ``pending_review`` waits for staff; only ``approved`` services can be bought.
 ServiceState = Literal["pending_review", "approved", "rejected", "paused", "suspended"]
@@ -37,6 +49,8 @@ class Category:
     position: int = 0
     #: Inactive categories take no new services.
     active: bool = True
+    #: Bumped by every change; storage refuses a save from a stale copy.
+    version: int = 1
 
 
 @attrs.frozen
@@ -100,3 +114,88 @@ class Service:
     def upgrade(self, upgrade_id: str) -> Upgrade | None:
         """The upgrade with this id, or None."""
         return next((u for u in self.upgrades if u.id == upgrade_id), None)
+
+
+@attrs.frozen
+class ServiceDraft:
+    """One service for :meth:`~microkit.catalog.facade.CatalogFacade.import_services`
+    (a bulk load, e.g. moving a catalogue from another platform).
+
+    .. versionadded:: 0.1
+    """
+
+    seller_id: str
+    category: str
+    title: str
+    description: str
+    price: Money
+    delivery_days: int
+    upgrades: tuple[UpgradeSpec, ...] = ()
+    requirements: str = ""
+    tags: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class ServiceStats:
+    """Sales and rating aggregates of a service, or of all of a seller's services.
+
+    Zero until orders complete and reviews arrive (see :mod:`microkit.catalog.stats`).
+
+    .. versionadded:: 0.1
+    """
+
+    orders_completed: int = 0
+    rating_count: int = 0
+    #: Average stars, 0.0 with no ratings.
+    rating_avg: float = 0.0
+
+
+@attrs.frozen
+class SellerProfile:
+    """What a buyer may see of a seller on a service page.
+
+    .. versionadded:: 0.1
+    """
+
+    id: str
+    display_name: str
+    #: The seller's level name; None until levels are evaluated.
+    level: str | None
+    #: Over all of the seller's services.
+    stats: ServiceStats
+
+
+@attrs.frozen
+class ServiceView:
+    """A service page: the service, its aggregates and its seller's public profile.
+
+    .. versionadded:: 0.1
+    """
+
+    service: Service
+    stats: ServiceStats
+    seller: SellerProfile
+
+
+@attrs.frozen
+class SearchHit:
+    """One search result.
+
+    .. versionadded:: 0.1
+    """
+
+    service: Service
+    stats: ServiceStats
+
+
+@attrs.frozen
+class SearchPage:
+    """A page of search results.
+
+    .. versionadded:: 0.1
+    """
+
+    hits: tuple[SearchHit, ...]
+    #: Pass as ``cursor=`` with the same search for the next page; None on the last page.
+    next_cursor: str | None

@@ -14,9 +14,14 @@ __all__ = ["Quote", "check_price", "quote"]
 
 
 def check_price(
-    price: object, *, field: str, config: MarketConfig, category: Category | None
+    price: object, *, field: str, config: MarketConfig, category: Category | None,
+    upgrade: bool = False,
 ) -> Money:
     """The price, if the market and the category allow it.
+
+    The one price policy, for base prices and upgrades alike: the market currency,
+    a positive amount, the market minimum (and the category minimum, for a base
+    price only), the price step, the market maximum and the category cap.
 
     Raises:
         InvalidAmount: not Money, or not positive.
@@ -40,7 +45,7 @@ def check_price(
         raise InvalidAmount(f"{field}: expected a positive price, got {price}", field=field,
                             value=price)
     floor = config.min_price
-    if category is not None and category.min_price is not None:
+    if not upgrade and category is not None and category.min_price is not None:
         floor = max(floor, category.min_price)
     if price < floor:
         raise PriceOutOfRange(f"{field}: expected at least {floor}, got {price}", field=field,

@@ -11,10 +11,13 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, final
 
+from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta
+from ..catalog.model import ServiceStats
 from ..errors import ConcurrentUpdate, Conflict
 from ..escrow.ledger import LedgerTransaction, Posting, deltas
 from ..events import Event
 from ..money import Currency, currency
+from . import _search_sql
 from ._codec import codec_for
 from .base import RecordKind, Timer
 from .migrations import MIGRATIONS
@@ -326,3 +329,20 @@ class SqlTx:
             Event(r[1], r[2], r[3], dt.datetime.fromisoformat(r[4]), json.loads(r[5]), int(r[0]))
             for r in self._cur.fetchall()
         ]
+
+    # -- catalog search (storage/_search_sql.py) ---------------------------------
+
+    def index_services(self, docs: Sequence[SearchDoc]) -> None:
+        _search_sql.index_services(self, docs)
+
+    def search_services(self, spec: SearchSpec) -> list[SearchRow]:
+        return _search_sql.search_services(self, spec)
+
+    def service_stats(self, service_ids: Sequence[str]) -> dict[str, ServiceStats]:
+        return _search_sql.service_stats(self, service_ids)
+
+    def seller_stats(self, seller_id: str) -> ServiceStats:
+        return _search_sql.seller_stats(self, seller_id)
+
+    def add_service_stats(self, service_id: str, delta: StatsDelta) -> bool:
+        return _search_sql.add_service_stats(self, service_id, delta)

@@ -9,6 +9,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta
+from ..catalog.model import ServiceStats
 from ..escrow.ledger import LedgerTransaction
 from ..events import Event
 from ..money import Currency
@@ -152,6 +154,33 @@ class Tx(Protocol):
 
     def events(self, after: int, limit: int, subject: str | None = None) -> list[Event]:
         """Events with ``seq > after`` (optionally of one subject), oldest first."""
+        ...
+
+    # -- catalog search (see microkit.catalog.indexing for the ranking rules) ---
+
+    def index_services(self, docs: Sequence[SearchDoc]) -> None:
+        """Add or replace the search documents of these services, keyed by ``service_id``.
+
+        A service seen for the first time gets the next ``seq`` and zero stats; a
+        re-indexed one keeps both. Only ``listed`` documents are ever searched.
+        """
+        ...
+
+    def search_services(self, spec: SearchSpec) -> list[SearchRow]:
+        """Listed services matching ``spec``, in its sort order, after ``spec.after``,
+        at most ``spec.limit``."""
+        ...
+
+    def service_stats(self, service_ids: Sequence[str]) -> dict[str, ServiceStats]:
+        """Sales and rating aggregates of the indexed services among ``service_ids``."""
+        ...
+
+    def seller_stats(self, seller_id: str) -> ServiceStats:
+        """Aggregates over all of a seller's services (zeros when there are none)."""
+        ...
+
+    def add_service_stats(self, service_id: str, delta: StatsDelta) -> bool:
+        """Add ``delta`` to a service's aggregates by increments; False if it is not indexed."""
         ...
 
 

@@ -9,10 +9,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, final
 
+from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta
+from ..catalog.model import ServiceStats
 from ..errors import ConcurrentUpdate, Conflict
 from ..escrow.ledger import LedgerTransaction, deltas
 from ..events import Event
 from ..money import Currency
+from ._search_memory import MemorySearch
 from .base import RecordKind, Timer
 
 __all__ = ["MemoryStorage"]
@@ -167,6 +170,23 @@ class _MemoryTx:
             return log[max(after, 0): max(after, 0) + limit]
         return [e for e in log[max(after, 0):] if e.subject == subject][:limit]
 
+    # -- catalog search (storage/_search_memory.py) ---------------------------
+
+    def index_services(self, docs: Sequence[SearchDoc]) -> None:
+        self._s.search.index(docs, self._undo.append)
+
+    def search_services(self, spec: SearchSpec) -> list[SearchRow]:
+        return self._s.search.search(spec)
+
+    def service_stats(self, service_ids: Sequence[str]) -> dict[str, ServiceStats]:
+        return self._s.search.stats(service_ids)
+
+    def seller_stats(self, seller_id: str) -> ServiceStats:
+        return self._s.search.seller_stats(seller_id)
+
+    def add_service_stats(self, service_id: str, delta: StatsDelta) -> bool:
+        return self._s.search.add_stats(service_id, delta, self._undo.append)
+
 
 @final
 class MemoryStorage:
@@ -186,6 +206,8 @@ class MemoryStorage:
         self.timers: dict[str, Timer] = {}
         self.timer_heap: list[tuple[dt.datetime, str]] = []
         self.event_log: list[Event] = []
+        #: Catalog search index and service aggregates.
+        self.search = MemorySearch()
         self._lock = threading.RLock()
 
     @contextmanager

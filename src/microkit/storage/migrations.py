@@ -16,6 +16,7 @@ from typing import Final
 
 import attrs
 
+from ._search_sql import MIGRATION_STATEMENTS as _CATALOG_SEARCH
 from .base import RecordKind
 from .records import CATEGORIES, ORDERS, PAYMENTS, SERVICES, USERS
 
@@ -84,4 +85,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX ix_events_subject ON events (subject, seq)",
         ),
     ),
+    # Catalog search: filter/sort columns and aggregates per service, plus full text
+    # (SQLite FTS5 / PostgreSQL tsvector + GIN). See storage/_search_sql.py.
+    Migration(2, "catalog search index and service aggregates", _CATALOG_SEARCH),
 )

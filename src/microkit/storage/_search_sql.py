@@ -1,0 +1,347 @@
+"""Catalog search for the SQL backends: SQLite FTS5, PostgreSQL tsvector + GIN.
+
+``catalog_search`` holds one row per service: the filter and sort columns, the
+aggregates (zero by default), and the normalized title/body text. SQLite indexes
+that text in ``catalog_fts``, an FTS5 table over it (external content) holding
+*listed* services only; PostgreSQL keeps generated ``tsvector`` columns with a
+GIN index. Ranking follows :mod:`microkit.catalog.indexing` exactly.
+
+Why no BM25: FTS5's ``bm25()`` scores every match before ``LIMIT`` applies (21 ms
+p95 at 35,000 services, 276 ms at 1,000,000 on the reference floor). The tiered
+order here is read straight off the index in rowid order, so FTS5 stops after
+``limit`` rows: the cost is bounded by the page, not by how common a word is.
+
+Query text never becomes SQL: terms are FTS5 strings (``fts5_match``) or a
+``plainto_tsquery`` argument, always bound as parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
+
+from ..catalog._normalize import fts5_match
+from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta, rating_avg
+from ..catalog.model import ServiceStats
+
+__all__ = [
+    "MIGRATION_STATEMENTS",
+    "add_service_stats",
+    "index_services",
+    "search_services",
+    "seller_stats",
+    "service_stats",
+]
+
+_CHUNK: Final = 500
+
+_COLUMNS_SQLITE: Final = (
+    "seq INTEGER PRIMARY KEY, service_id TEXT NOT NULL UNIQUE, seller_id TEXT NOT NULL,"
+    " category TEXT NOT NULL, cats TEXT NOT NULL, listed INTEGER NOT NULL,"
+    " price INTEGER NOT NULL, delivery_days INTEGER NOT NULL, created_at TEXT NOT NULL,"
+    " orders_completed INTEGER NOT NULL DEFAULT 0, rating_points INTEGER NOT NULL DEFAULT 0,"
+    " rating_count INTEGER NOT NULL DEFAULT 0, title TEXT NOT NULL, body TEXT NOT NULL"
+)
+_COLUMNS_PG: Final = (
+    "seq BIGSERIAL PRIMARY KEY, service_id TEXT NOT NULL UNIQUE, seller_id TEXT NOT NULL,"
+    " category TEXT NOT NULL, cats TEXT NOT NULL, listed BOOLEAN NOT NULL,"
+    " price BIGINT NOT NULL, delivery_days INTEGER NOT NULL, created_at TEXT NOT NULL,"
+    " orders_completed BIGINT NOT NULL DEFAULT 0, rating_points BIGINT NOT NULL DEFAULT 0,"
+    " rating_count BIGINT NOT NULL DEFAULT 0, title TEXT NOT NULL, body TEXT NOT NULL,"
+    " tsv_title tsvector GENERATED ALWAYS AS (to_tsvector('simple', title)) STORED,"
+    " tsv_all tsvector GENERATED ALWAYS AS (to_tsvector('simple', title || ' ' || body)) STORED"
+)
+
+#: Migration 2's statements (per dialect where they differ).
+MIGRATION_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
+    {
+        "sqlite": f"CREATE TABLE catalog_search ({_COLUMNS_SQLITE})",
+        "postgresql": f"CREATE TABLE catalog_search ({_COLUMNS_PG})",
+    },
+    # The text is normalized already: the tokenizer only splits on spaces; '-' is kept
+    # inside category slugs. columnsize=0: no per-row size table (no bm25 is used).
+    {
+        "sqlite": "CREATE VIRTUAL TABLE catalog_fts USING fts5(title, body, cats,"
+        " content='catalog_search', content_rowid='seq', columnsize=0,"
+        " tokenize=\"unicode61 remove_diacritics 0 tokenchars '-'\")",
+        "postgresql": "CREATE INDEX ix_catalog_search_tsv ON catalog_search USING GIN (tsv_all)",
+    },
+    "CREATE INDEX ix_catalog_search_category ON catalog_search (category, seq)",
+    "CREATE INDEX ix_catalog_search_seller ON catalog_search (seller_id, seq)",
+)
+
+
+class _Tx(Protocol):
+    """The part of :class:`~microkit.storage._sql.SqlTx` used here."""
+
+    @property
+    def cursor(self) -> Any: ...
+
+    def sql(self, text: str) -> str: ...
+
+    @property
+    def dialect(self) -> Any: ...
+
+
+def _is_sqlite(tx: _Tx) -> bool:
+    return bool(tx.dialect.name == "sqlite")
+
+
+def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
+    return [items[i: i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+# -- writes -------------------------------------------------------------------
+
+
+def index_services(tx: _Tx, docs: Sequence[SearchDoc]) -> None:
+    """See :meth:`microkit.storage.base.Tx.index_services`."""
+    latest = {d.service_id: d for d in docs}  # a service twice in one batch: last wins
+    if not latest:
+        return
+    cur, q, sqlite = tx.cursor, tx.sql, _is_sqlite(tx)
+    existing: dict[str, tuple[int, bool, str, str, str]] = {}
+    for chunk in _chunks(list(latest)):
+        marks = ",".join("?" * len(chunk))
+        cur.execute(
+            q(f"SELECT service_id, seq, listed, title, body, cats FROM catalog_search"
+              f" WHERE service_id IN ({marks})"),
+            list(chunk),
+        )
+        for sid, seq, listed, title, body, cats in cur.fetchall():
+            existing[sid] = (int(seq), bool(listed), title, body, cats)
+
+    fts_delete: list[tuple[int, str, str, str]] = []
+    fts_insert: list[tuple[int, str, str, str]] = []
+    updates: list[tuple[Any, ...]] = []
+    inserts: list[tuple[Any, ...]] = []
+    next_seq = 0
+    if sqlite and len(existing) < len(latest):
+        cur.execute("SELECT coalesce(max(seq), 0) FROM catalog_search")
+        next_seq = int(cur.fetchone()[0])
+    for doc in latest.values():
+        cats = " ".join(doc.categories)
+        values = (doc.seller_id, doc.categories[0], cats, doc.listed, doc.price,
+                  doc.delivery_days, doc.created_at.isoformat(), doc.title, doc.body)
+        old = existing.get(doc.service_id)
+        if old is None:
+            next_seq += 1
+            seq = next_seq
+            inserts.append(((seq,) if sqlite else ()) + (doc.service_id, *values))
+            if doc.listed:
+                fts_insert.append((seq, doc.title, doc.body, cats))
+            continue
+        seq, was_listed, title, body, old_cats = old
+        updates.append((*values, seq))
+        same_text = (title, body, old_cats) == (doc.title, doc.body, cats)
+        if was_listed and not (doc.listed and same_text):
+            fts_delete.append((seq, title, body, old_cats))
+        if doc.listed and not (was_listed and same_text):
+            fts_insert.append((seq, doc.title, doc.body, cats))
+
+    cols = ("seller_id, category, cats, listed, price, delivery_days, created_at, title, body")
+    if sqlite and fts_delete:  # external content: delete with the old values, before they change
+        cur.executemany(
+            "INSERT INTO catalog_fts (catalog_fts, rowid, title, body, cats)"
+            " VALUES ('delete', ?, ?, ?, ?)",
+            fts_delete,
+        )
+    if updates:
+        sets = ", ".join(f"{c.strip()} = ?" for c in cols.split(","))
+        cur.executemany(q(f"UPDATE catalog_search SET {sets} WHERE seq = ?"), updates)
+    if inserts:
+        head = "seq, " if sqlite else ""
+        marks = ",".join("?" * len(inserts[0]))
+        cur.executemany(
+            q(f"INSERT INTO catalog_search ({head}service_id, {cols}) VALUES ({marks})"), inserts
+        )
+    if sqlite and fts_insert:
+        cur.executemany(
+            "INSERT INTO catalog_fts (rowid, title, body, cats) VALUES (?, ?, ?, ?)", fts_insert
+        )
+
+
+def add_service_stats(tx: _Tx, service_id: str, delta: StatsDelta) -> bool:
+    """See :meth:`microkit.storage.base.Tx.add_service_stats`."""
+    cur = tx.cursor
+    cur.execute(
+        tx.sql(
+            "UPDATE catalog_search SET orders_completed = orders_completed + ?,"
+            " rating_points = rating_points + ?, rating_count = rating_count + ?"
+            " WHERE service_id = ?"
+        ),
+        (delta.orders_completed, delta.rating_points, delta.rating_count, service_id),
+    )
+    return bool(cur.rowcount == 1)
+
+
+# -- reads --------------------------------------------------------------------
+
+
+def service_stats(tx: _Tx, service_ids: Sequence[str]) -> dict[str, ServiceStats]:
+    """See :meth:`microkit.storage.base.Tx.service_stats`."""
+    found: dict[str, ServiceStats] = {}
+    cur = tx.cursor
+    for chunk in _chunks(list(dict.fromkeys(service_ids))):
+        marks = ",".join("?" * len(chunk))
+        cur.execute(
+            tx.sql(
+                "SELECT service_id, orders_completed, rating_points, rating_count"
+                f" FROM catalog_search WHERE service_id IN ({marks})"
+            ),
+            list(chunk),
+        )
+        for sid, orders, points, count in cur.fetchall():
+            found[sid] = ServiceStats(int(orders), int(count), rating_avg(int(points), int(count)))
+    return found
+
+
+def seller_stats(tx: _Tx, seller_id: str) -> ServiceStats:
+    """See :meth:`microkit.storage.base.Tx.seller_stats`."""
+    cur = tx.cursor
+    cur.execute(
+        tx.sql(
+            "SELECT coalesce(sum(orders_completed), 0), coalesce(sum(rating_points), 0),"
+            " coalesce(sum(rating_count), 0) FROM catalog_search WHERE seller_id = ?"
+        ),
+        (seller_id,),
+    )
+    orders, points, count = cur.fetchone()
+    return ServiceStats(int(orders), int(count), rating_avg(int(points), int(count)))
+
+
+_AVG: Final = (
+    "(CASE WHEN s.rating_count > 0 THEN CAST(s.rating_points AS DOUBLE PRECISION) / 100.0"
+    " / s.rating_count ELSE 0.0 END)"
+)
+_SELECT: Final = (
+    "SELECT s.seq, s.service_id, s.price, s.rating_points, s.rating_count, s.orders_completed"
+)
+
+
+def _filters(spec: SearchSpec, *, category: bool) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if category and spec.category is not None:
+        clauses.append(f"s.category IN ({','.join('?' * len(spec.within))})")
+        params += spec.within
+    for clause, value in (
+        ("s.price >= ?", spec.min_price),
+        ("s.price <= ?", spec.max_price),
+        ("s.delivery_days <= ?", spec.max_delivery_days),
+        ("s.seller_id = ?", spec.seller),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    if spec.min_rating is not None and spec.min_rating > 0:
+        clauses.append("s.rating_count > 0 AND s.rating_points >= ? * s.rating_count")
+        params.append(spec.min_rating)
+    return clauses, params
+
+
+def _row(r: Sequence[Any], key: tuple[float | int, ...]) -> SearchRow:
+    return SearchRow(str(r[1]), key)
+
+
+def search_services(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
+    """See :meth:`microkit.storage.base.Tx.search_services`."""
+    if spec.terms and spec.sort == "relevance" and _is_sqlite(tx):
+        return _sqlite_relevance(tx, spec)
+    return _generic(tx, spec)
+
+
+def _fts_string(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _sqlite_relevance(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
+    """Tier 0 (every term in the title) then tier 1, each read newest first off FTS5."""
+    m = fts5_match(spec.terms)
+    cat = f" AND cats : {_fts_string(spec.category)}" if spec.category is not None else ""
+    tiers = (
+        (0, f"{{title}} : ({m}){cat}"),
+        (1, f"({{title body}} : ({m}){cat}) NOT ({{title}} : ({m}))"),
+    )
+    clauses, params = _filters(spec, category=False)
+    where = "".join(f" AND {c}" for c in clauses)
+    rows: list[SearchRow] = []
+    cur = tx.cursor
+    for tier, match in tiers:
+        after_seq: int | None = None
+        if spec.after is not None:
+            if spec.after[0] > tier:
+                continue
+            if spec.after[0] == tier:
+                after_seq = -int(spec.after[1])
+        want = spec.limit - len(rows)
+        if want <= 0:
+            break
+        sql = (
+            f"{_SELECT} FROM catalog_fts JOIN catalog_search s ON s.seq = catalog_fts.rowid"
+            f" WHERE catalog_fts MATCH ?{where}"
+            + (" AND catalog_fts.rowid < ?" if after_seq is not None else "")
+            + " ORDER BY catalog_fts.rowid DESC LIMIT ?"
+        )
+        args = [match, *params, *(() if after_seq is None else (after_seq,)), want]
+        cur.execute(sql, args)
+        rows += [_row(r, (tier, -int(r[0]))) for r in cur.fetchall()]
+    return rows
+
+
+def _generic(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
+    """Any sort, any filters: match, filter, then order by the sort's columns."""
+    sqlite = _is_sqlite(tx)
+    clauses, params = _filters(spec, category=not (sqlite and spec.terms))
+    tier_sql = "0"
+    if spec.terms and sqlite:
+        cat = f" AND cats : {_fts_string(spec.category)}" if spec.category is not None else ""
+        source = "catalog_fts JOIN catalog_search s ON s.seq = catalog_fts.rowid"
+        clauses.insert(0, "catalog_fts MATCH ?")
+        params.insert(0, f"{{title body}} : ({fts5_match(spec.terms)}){cat}")
+    elif spec.terms:  # PostgreSQL: the query's tsquery, computed once
+        source = "catalog_search s CROSS JOIN plainto_tsquery('simple', ?) AS tq"
+        params.insert(0, " ".join(spec.terms))
+        clauses.insert(0, "s.listed = TRUE AND s.tsv_all @@ tq")
+        tier_sql = "(CASE WHEN s.tsv_title @@ tq THEN 0 ELSE 1 END)"
+    else:
+        source = "catalog_search s"
+        clauses.insert(0, "s.listed = TRUE")
+    # (expression, descending) per key component; the key negates descending ones.
+    order: list[tuple[str, bool]] = {
+        "relevance": [(tier_sql, False), ("s.seq", True)],
+        "newest": [("s.seq", True)],
+        "price": [("s.price", False), ("s.seq", True)],
+        "-price": [("s.price", True), ("s.seq", True)],
+        "rating": [(_AVG, True), ("s.rating_count", True), ("s.seq", True)],
+        "best_selling": [("s.orders_completed", True), ("s.seq", True)],
+    }[spec.sort]
+    if spec.after is not None:
+        ors: list[str] = []
+        for i, (expr, desc) in enumerate(order):
+            parts = [f"{e} = ?" for e, _ in order[:i]]
+            parts.append(f"{expr} {'<' if desc else '>'} ?")
+            ors.append("(" + " AND ".join(parts) + ")")
+            params += [-spec.after[j] if order[j][1] else spec.after[j] for j in range(i + 1)]
+        clauses.append("(" + " OR ".join(ors) + ")")
+    sql = (
+        f"{_SELECT}, {tier_sql} FROM {source} WHERE " + " AND ".join(clauses)
+        + " ORDER BY " + ", ".join(f"{e}{' DESC' if d else ''}" for e, d in order)
+        + " LIMIT ?"
+    )
+    cur = tx.cursor
+    cur.execute(tx.sql(sql), [*params, spec.limit])
+    out = []
+    for r in cur.fetchall():
+        seq, price, points, count, orders, tier = (int(r[0]), int(r[2]), int(r[3]), int(r[4]),
+                                                   int(r[5]), int(r[6]))
+        key: tuple[float | int, ...] = {
+            "relevance": (tier, -seq),
+            "newest": (-seq,),
+            "price": (price, -seq),
+            "-price": (-price, -seq),
+            "rating": (-rating_avg(points, count), -count, -seq),
+            "best_selling": (-orders, -seq),
+        }[spec.sort]
+        out.append(_row(r, key))
+    return out
