@@ -106,6 +106,10 @@ class Core:
         self.process = ORDER_PROCESS
         #: Plugins are fixed once the market is open: look the listeners up once.
         self.has_listeners = bool(pm.hook.microkit_on_event.get_hookimpls())
+        #: In-transaction read models: each is called with the unit and its events just
+        #: before they are appended, and may update records in the same transaction
+        #: (seller metrics, aggregates), so they are never out of step with the facts.
+        self.projectors: list[Callable[[Unit, list[Event]], None]] = []
         self.market: Marketplace | None = None
 
     def run(self, command: Callable[[Unit], R], *, now: dt.datetime | None = None) -> R:
@@ -115,7 +119,12 @@ class Core:
                 with self.storage.write() as tx:
                     unit = Unit(tx, now or self.clock.now())
                     result = command(unit)
-                    stored = tx.append(unit.events) if unit.events else []
+                    if unit.events:
+                        for project in self.projectors:
+                            project(unit, unit.events)
+                        stored = tx.append(unit.events)
+                    else:
+                        stored = []
             except ConcurrentUpdate:
                 if attempt == ATTEMPTS:
                     raise
