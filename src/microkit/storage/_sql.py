@@ -51,7 +51,7 @@ class Dialect:
 
     def __init__(
         self, name: str, *, paramstyle: str, serial: str, bigint: str, without_rowid: str,
-        append_lock: str | None = None,
+        append_lock: str | None = None, batched: bool = False,
     ) -> None:
         #: ``"sqlite"`` or ``"postgresql"``: picks per-dialect migration statements.
         self.name = name
@@ -60,6 +60,10 @@ class Dialect:
         #: an advisory transaction lock), so ``seq`` order is commit order and a reader
         #: paging with ``after=seq`` never skips an event that commits later.
         self.append_lock = append_lock
+        #: Send a ledger posting (transaction, postings, balances) and an append of events
+        #: as one statement each (PostgreSQL CTEs): a client/server engine pays a network
+        #: round trip per statement.
+        self.batched = batched
         self.tokens = {"serial": serial, "bigint": bigint, "without_rowid": without_rowid}
         self._cache: dict[str, str] = {}
 
@@ -237,6 +241,8 @@ class SqlTx:
         return {r[0]: int(r[1]) for r in rows}, {r[0]: currency(r[2]) for r in rows}
 
     def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]]:
+        if self.dialect.batched:
+            return self._post_batched(txn)
         cur, q = self._cur, self._q
         at = txn.at.isoformat()
         lines = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
@@ -262,6 +268,38 @@ class SqlTx:
             balance, held = cur.fetchone()
             after[account] = (int(balance), currency(held))
         return after
+
+    def _post_batched(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]]:
+        """:meth:`post` in one statement: nothing is written if the id exists already."""
+        accounts = sorted(deltas(txn).items())  # one global lock order: no deadlocks
+        lines = ", ".join(["(?::text, ?::int, ?::bigint)"] * len(txn.postings))
+        moves = ", ".join(["(?::text, ?::bigint)"] * len(accounts))
+        sql = (
+            "WITH t AS (INSERT INTO ledger_transactions (id, kind, currency, at, body, postings)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id),"
+            " p AS (INSERT INTO postings (account, txn_id, line, amount, at)"
+            f" SELECT v.a, t.id, v.l, v.n, ? FROM t, (VALUES {lines}) AS v(a, l, n))"
+            " INSERT INTO accounts (name, currency, balance)"
+            f" SELECT v.a, ?, v.n FROM t, (VALUES {moves}) AS v(a, n) ORDER BY v.a"
+            " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
+            " RETURNING name, balance, currency"
+        )
+        at = txn.at.isoformat()
+        body = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
+        # Placeholders in text order: the transaction, ``at``, the lines, the currency, moves.
+        params: list[Any] = [txn.id, txn.kind, txn.currency.code, at, txn.body, body, at]
+        for i, p in enumerate(txn.postings):
+            params += (p.account, i, p.amount)
+        params.append(txn.currency.code)
+        for account, delta in accounts:
+            params += (account, delta)
+        self._cur.execute(self._q(sql), params)
+        rows = self._cur.fetchall()
+        if len(rows) != len(accounts):
+            # The caller looked first (Unit.post); a concurrent command posted it meanwhile.
+            raise ConcurrentUpdate(f"ledger transaction {txn.id!r} posted concurrently",
+                                   key=txn.id)
+        return {name: (int(balance), currency(held)) for name, balance, held in rows}
 
     def journal(self) -> Iterator[tuple[str, str, int]]:
         self._cur.execute("SELECT txn_id, account, amount FROM postings ORDER BY txn_id, line")
@@ -307,6 +345,8 @@ class SqlTx:
     # -- events --------------------------------------------------------------
 
     def append(self, events: Sequence[Event]) -> list[Event]:
+        if self.dialect.batched and events:
+            return self._append_batched(events)
         cur, sql = self._cur, self._q(_SQL_EVENT)
         if self.dialect.append_lock and events:
             cur.execute(self.dialect.append_lock)
@@ -317,6 +357,27 @@ class SqlTx:
             seq = cur.fetchone()[0]
             stored.append(Event(e.name, e.subject, e.actor, e.at, e.data, int(seq)))
         return stored
+
+    def _append_batched(self, events: Sequence[Event]) -> list[Event]:
+        """:meth:`append` in one statement, taking ``append_lock`` first if there is one."""
+        rows = ", ".join(["(?::int, ?::text, ?::text, ?::text, ?::text, ?::text)"] * len(events))
+        lock = self.dialect.append_lock
+        sql = (
+            (f"WITH l AS ({lock}) " if lock else "")
+            + "INSERT INTO events (name, subject, actor, at, data)"
+            " SELECT v.name, v.subject, v.actor, v.at, v.data"
+            f" FROM {'l, ' if lock else ''}(VALUES {rows})"
+            " AS v(i, name, subject, actor, at, data) ORDER BY v.i RETURNING seq"
+        )
+        params: list[Any] = []
+        for i, e in enumerate(events):
+            data = json.dumps(e.data, ensure_ascii=False, separators=(",", ":"))
+            params += (i, e.name, e.subject, e.actor, e.at.isoformat(), data)
+        self._cur.execute(self._q(sql), params)
+        # Rows are inserted (and numbered) in VALUES order.
+        seqs = sorted(int(r[0]) for r in self._cur.fetchall())
+        return [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
+                for e, seq in zip(events, seqs, strict=True)]
 
     def events(self, after: int, limit: int, subject: str | None = None) -> list[Event]:
         sql = "SELECT seq, name, subject, actor, at, data FROM events WHERE seq > ?"

@@ -85,6 +85,7 @@ def _dialect(events_lock: int) -> Dialect:
         bigint="BIGINT",
         without_rowid="",
         append_lock=f"SELECT pg_advisory_xact_lock({int(events_lock)})",
+        batched=True,
     )
 
 
