@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from .clock import Clock
     from .config import MarketConfig
     from .payments.gateway import Gateway
+    from .payments.payout_method import PayoutMethod
     from .storage.base import Storage
 
 
@@ -45,6 +46,19 @@ def microkit_payment_gateways(
     config: MarketConfig, clock: Clock, register: Callable[[Gateway], None]
 ) -> None:
     from .payments.builtin import BalanceGateway, SandboxGateway
+    from .payments.manual import ManualGateway
 
     register(BalanceGateway())
     register(SandboxGateway(clock=lambda: int(clock.now().timestamp())))
+    register(ManualGateway())
+
+
+@hookimpl(trylast=True)
+def microkit_payout_methods(
+    config: MarketConfig, clock: Clock, register: Callable[[PayoutMethod], None]
+) -> None:
+    from .payments.builtin import SandboxPayout
+    from .payments.manual import ManualBankPayout
+
+    register(ManualBankPayout())
+    register(SandboxPayout(clock=lambda: int(clock.now().timestamp())))

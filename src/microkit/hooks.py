@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .events import Event
     from .market import Marketplace
     from .payments.gateway import Gateway
+    from .payments.payout_method import PayoutMethod
     from .storage.base import Storage
 
 __all__ = ["PROJECT", "hookimpl", "hookspec", "make_plugin_manager"]
@@ -67,6 +68,28 @@ def microkit_payment_gateways(
         clock: the market's clock, for webhook timestamp checks.
         register: call with an object implementing
             :class:`microkit.payments.gateway.Gateway`.
+    """
+
+
+@hookspec
+def microkit_payout_methods(
+    config: MarketConfig, clock: Clock, register: Callable[[PayoutMethod], None]
+) -> None:
+    """Register payout methods (how sellers get paid out) by calling ``register(method)``.
+
+    Called once when the market opens. Names must be unique across all
+    plugins: a second method with a taken name raises
+    :class:`~microkit.errors.PluginError`. Built in: ``manual_bank`` (staff
+    make the transfer and confirm it) and ``sandbox`` (tests), both
+    ``trylast``.
+
+    Args:
+        config: the market's configuration (currency, withdrawal rules, …).
+        clock: the market's clock, for webhook timestamp checks.
+        register: call with an object implementing
+            :class:`microkit.payments.payout_method.PayoutMethod`.
+
+    .. versionadded:: 0.2
     """
 
 

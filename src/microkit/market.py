@@ -17,11 +17,13 @@ from .clock import Clock, SystemClock
 from .config import MarketConfig
 from .errors import NotFound, PermissionDenied, PluginError, ValidationError
 from .escrow.facade import LedgerFacade
+from .escrow.payouts import PayoutsFacade
 from .events import Event
 from .hooks import collect_named, make_plugin_manager
 from .orders.facade import OrdersFacade
 from .payments.facade import PaymentsFacade
 from .payments.gateway import Gateway
+from .payments.payout_method import PayoutMethod
 from .storage.base import Storage
 from .storage.records import USERS
 from .users import User
@@ -122,13 +124,16 @@ class Marketplace:
     .. versionadded:: 0.1
     """
 
-    def __init__(self, core: Core) -> None:
+    def __init__(
+        self, core: Core, payout_methods: Mapping[str, PayoutMethod] | None = None
+    ) -> None:
         self._core = core
         core.market = self
         self.users = UsersFacade(core)
         self.catalog = CatalogFacade(core)
         self.orders = OrdersFacade(core)
         self.payments = PaymentsFacade(core)
+        self.payouts = PayoutsFacade(core, payout_methods or {})
         self.ledger = LedgerFacade(core)
         self.events = EventsFacade(core)
 
@@ -180,7 +185,19 @@ class Marketplace:
         for gw in gateways.values():
             if not isinstance(gw, Gateway):
                 raise PluginError(f"gateway {gw.name!r} does not implement the Gateway protocol")
-        return cls(Core(storage=storage, config=config, clock=clock, pm=pm, gateways=gateways))
+        methods: dict[str, PayoutMethod] = collect_named(
+            "payout method",
+            lambda register: pm.hook.microkit_payout_methods(
+                config=config, clock=clock, register=register
+            ),
+        )
+        for method in methods.values():
+            if not isinstance(method, PayoutMethod):
+                raise PluginError(
+                    f"payout method {method.name!r} does not implement the PayoutMethod protocol"
+                )
+        return cls(Core(storage=storage, config=config, clock=clock, pm=pm, gateways=gateways),
+                   methods)
 
     @property
     def config(self) -> MarketConfig:
@@ -209,6 +226,14 @@ class Marketplace:
             if not due:
                 break
             for timer in due:
+                # Payment, refund and payout timers call plugins after their commit.
+                if timer.subject.startswith(("payment:", "refund:")):
+                    outcome = self.payments.run_timer(timer, when)
+                    self._count(ran, outcome)
+                    continue
+                if timer.subject.startswith("payout:"):
+                    self._count(ran, self.payouts.run_timer(timer, when))
+                    continue
 
                 def run(u: Unit, timer: Any = timer) -> str | None:
                     if not u.tx.delete_timer(timer):
@@ -223,6 +248,11 @@ class Marketplace:
             if len(due) < batch:
                 break
         return TickSummary(when, dict(ran), dropped)
+
+    @staticmethod
+    def _count(ran: Counter[str], outcome: str | None) -> None:
+        if outcome is not None and outcome != "dropped":
+            ran[outcome] += 1
 
     def close(self) -> None:
         """Close the storage."""

@@ -18,6 +18,7 @@ from ..money import Currency, Money
 
 __all__ = [
     "PLATFORM_COMMISSION",
+    "PLATFORM_PAYOUT_FEES",
     "Balance",
     "LedgerTransaction",
     "Posting",
@@ -27,7 +28,9 @@ __all__ = [
     "escrow",
     "gateway",
     "may_go_negative",
+    "payment_hold",
     "payout",
+    "payout_method",
     "transfer",
     "user_available",
     "user_pending",
@@ -60,6 +63,26 @@ def gateway(name: str) -> str:
 def payout(payout_id: str) -> str:
     """Money held for one withdrawal until it is paid out or returned."""
     return f"payout:{payout_id}"
+
+
+def payment_hold(payment_id: str) -> str:
+    """Money held for one split payment: the balance part, until the card part is captured.
+
+    .. versionadded:: 0.2
+    """
+    return f"payment:{payment_id}"
+
+
+def payout_method(name: str) -> str:
+    """Money paid out to sellers through one payout method (grows as payouts settle).
+
+    .. versionadded:: 0.2
+    """
+    return f"payout_method:{name}"
+
+
+#: Withdrawal fees the platform keeps (``.. versionadded:: 0.2``).
+PLATFORM_PAYOUT_FEES: Final = "platform:payout_fees"
 
 
 def may_go_negative(account: str) -> bool:

@@ -1,32 +1,41 @@
-"""``market.payments``: charge an order through a gateway and fund its escrow."""
+"""``market.payments``: charges, top-ups, split payments, webhooks, refunds through gateways."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
+
+import attrs
 
 from .._core import Core, Unit
 from ..actors import Actor
-from ..errors import Conflict, NotFound, PaymentError, PermissionDenied, ValidationError
+from ..errors import (
+    Conflict,
+    CurrencyMismatch,
+    InvalidTransition,
+    NotFound,
+    PaymentError,
+    PermissionDenied,
+    ValidationError,
+)
 from ..escrow import ledger
 from ..money import Money
-from ..orders.facade import apply_transition, role_of
+from ..orders.facade import role_of
 from ..orders.model import Order
-from ..storage.base import Tx
-from ..storage.records import ORDERS, PAYMENTS
+from ..storage.base import Timer, Tx
+from ..storage.records import ORDERS, PAYMENTS, REFUNDS
+from . import _settle, _webhooks, refunds
+from ._settle import funding_account
 from .builtin import BALANCE
-from .gateway import ChargeRequest, ChargeResult, Gateway
-from .model import Payment
+from .gateway import ChargeRequest, ChargeResult, Gateway, RefundResult
+from .manual import MANUAL
+from .model import Payment, Refund, WebhookResult
 
 __all__ = ["PaymentsFacade", "funding_account"]
 
 T = TypeVar("T")
-
-
-def funding_account(gateway: str, buyer_id: str) -> str:
-    """Where a charge's money comes from in the ledger: the buyer's balance or the gateway."""
-    return ledger.user_available(buyer_id) if gateway == BALANCE else ledger.gateway(gateway)
 
 
 def payment_id(buyer_id: str, idempotency_key: str) -> str:
@@ -79,7 +88,13 @@ class PaymentsFacade:
                                idempotency_key=idempotency_key)
 
     def pay_orders(
-        self, order_ids: Sequence[str], *, by: Actor, gateway: str, idempotency_key: str
+        self,
+        order_ids: Sequence[str],
+        *,
+        by: Actor,
+        gateway: str,
+        idempotency_key: str,
+        from_balance: Money | None = None,
     ) -> Payment:
         """Charge several orders of one buyer at once (a cart checkout): one charge.
 
@@ -92,9 +107,14 @@ class PaymentsFacade:
         Args:
             order_ids: one or more distinct orders, all ``pending_payment`` and all
                 bought by ``by``.
+            from_balance: a split payment: this much comes from the buyer's site
+                balance, the rest through ``gateway``. The balance part is held
+                (``payment:{id}``) before the card is charged and released if the
+                charge fails or expires.
 
         Raises:
-            ValidationError: no orders, a repeated order id, or a bad key.
+            ValidationError: no orders, a repeated order id, a bad key, or a
+                ``from_balance`` not strictly between 0 and the total.
             NotFound, PermissionDenied, InvalidTransition, InsufficientFunds,
             PaymentError, Conflict: as :meth:`pay`, for any of the orders.
 
@@ -102,12 +122,8 @@ class PaymentsFacade:
         """
         core = self._core
         ids = _order_ids(order_ids)
-        gw = self.gateway(gateway)
+        gw = self._usable(gateway)
         _check_key(idempotency_key)
-        if gw.currencies and core.config.currency.code not in gw.currencies:
-            raise PaymentError(
-                f"gateway {gateway!r} cannot charge {core.config.currency.code}", gateway=gateway
-            )
         pid = payment_id(by.id, idempotency_key)
 
         def check(tx: Tx) -> tuple[list[Order], Payment | None]:
@@ -115,7 +131,7 @@ class PaymentsFacade:
             if known is not None and known.order_ids != ids:
                 raise Conflict(
                     f"idempotency_key {idempotency_key!r} was used for order(s)"
-                    f" {', '.join(known.order_ids)}",
+                    f" {', '.join(known.order_ids) or '(a top-up)'}",
                     key=idempotency_key,
                 )
             orders = []
@@ -136,72 +152,291 @@ class PaymentsFacade:
         for order in orders:
             core.process.choose("pay", order.state, "buyer")
         total = sum((o.total for o in orders[1:]), orders[0].total)
+        if from_balance is not None:
+            self._check_split(from_balance, total, gateway)
+        template = Payment(pid, by.id, ids, gateway, idempotency_key, total, "pending",
+                           core.clock.now(), core.clock.now(), from_balance=from_balance)
         description = (f"order {ids[0]}: {orders[0].title}" if len(ids) == 1
                        else f"{len(ids)} orders: {', '.join(ids)}")
-        result = call_gateway(gateway, lambda: gw.create_charge(
-            ChargeRequest(pid, total, by.id, ids, f"microkit:{pid}", description)
-        ))
-        result = check_charge_result(gateway, result)
+
+        def again(tx: Tx) -> None:
+            check(tx)
+
+        return self._charge(gw, template, by, description, recheck=again)
+
+    def top_up(
+        self, amount: Money, *, by: Actor, gateway: str, idempotency_key: str
+    ) -> Payment:
+        """Add money to the buyer's site balance through ``gateway``.
+
+        Works like :meth:`pay` (idempotent by key; pending charges settle by
+        webhook or expire); on capture ``gateway:{name}`` → ``user:{id}:available``.
+
+        Raises:
+            ValidationError: not a positive amount; ``gateway="balance"``; a bad key.
+            CurrencyMismatch: the amount is not in the market's currency.
+            PermissionDenied: ``by`` is not a user.
+            NotFound: unknown gateway. PaymentError: declined or failed.
+            Conflict: the key was used for another payment.
+
+        .. versionadded:: 0.2
+        """
+        core = self._core
+        if by.kind != "user":
+            raise PermissionDenied(f"{by} may not top up: balances belong to users",
+                                   actor=str(by), action="top_up")
+        self._check_amount(amount)
+        if gateway == BALANCE:
+            raise ValidationError("gateway: a top-up cannot be paid from the balance itself",
+                                  field="gateway", value=gateway)
+        gw = self._usable(gateway)
+        _check_key(idempotency_key)
+        pid = payment_id(by.id, idempotency_key)
+
+        def again(tx: Tx) -> None:
+            known = tx.get(PAYMENTS, pid)
+            if known is not None and (known.order_ids or known.amount != amount
+                                      or known.gateway != gateway):
+                raise Conflict(f"idempotency_key {idempotency_key!r} was used for another"
+                               " payment", key=idempotency_key)
+
+        core.query(again)
+        known = core.query(lambda tx: tx.get(PAYMENTS, pid))
+        if known is not None and known.state == "succeeded":
+            return known
+        template = Payment(pid, by.id, (), gateway, idempotency_key, amount, "pending",
+                           core.clock.now(), core.clock.now())
+        return self._charge(gw, template, by, f"balance top-up {amount}", recheck=again)
+
+    def confirm_manual(self, payment_id: str, *, by: Actor, reference: str) -> Payment:
+        """Staff saw an offline bank transfer arrive: the ``manual`` payment is captured.
+
+        Args:
+            reference: the bank transfer's reference, kept on the payment.
+
+        Raises:
+            PermissionDenied: ``by`` is not staff.
+            NotFound: unknown payment.
+            ValidationError: not a ``manual`` payment; an empty reference.
+            InvalidTransition: the payment is not pending (already confirmed, expired, …).
+
+        .. versionadded:: 0.2
+        """
+        _staff(by, "confirm_manual")
+        _text("reference", reference)
+
+        def command(u: Unit) -> Payment:
+            payment = u.need(PAYMENTS, payment_id, "payment")
+            if payment.gateway != MANUAL:
+                raise ValidationError(f"payment_id: {payment_id} is a {payment.gateway!r}"
+                                      " payment, not a manual one", field="payment_id",
+                                      value=payment_id)
+            if payment.state not in _settle.OPEN:
+                raise InvalidTransition(
+                    f"cannot confirm a payment that is {payment.state!r}",
+                    transition="confirm_manual", state=payment.state, allowed=(),
+                )
+            payment = attrs.evolve(payment, transfer_reference=reference,
+                                   version=payment.version + 1)
+            u.tx.save(PAYMENTS, payment, payment.version - 1)
+            return _settle.capture(self._core, u, payment, by)
+
+        return self._core.run(command)
+
+    # -- refunds ---------------------------------------------------------------
+
+    def refund(self, refund_id: str) -> Refund:
+        """A refund through a gateway by id. Raises NotFound.
+
+        .. versionadded:: 0.2
+        """
+        found = self._core.query(lambda tx: tx.get(REFUNDS, refund_id))
+        if found is None:
+            raise NotFound("refund", refund_id)
+        return found
+
+    def refunds_of(self, payment_id: str) -> list[Refund]:
+        """Every gateway refund of one payment, oldest first.
+
+        .. versionadded:: 0.2
+        """
+        found = self._core.query(lambda tx: tx.find(REFUNDS, {"payment_id": payment_id},
+                                                     limit=1000))
+        return sorted(found, key=lambda r: (r.created_at, r.id))
+
+    def confirm_refund(self, refund_id: str, *, by: Actor, reference: str) -> Refund:
+        """Staff made a pending refund's transfer themselves (e.g. a ``manual`` payment's).
+
+        Raises:
+            PermissionDenied: ``by`` is not staff. NotFound: unknown refund.
+            InvalidTransition: the refund is settled already.
+
+        .. versionadded:: 0.2
+        """
+        _staff(by, "confirm_refund")
+        _text("reference", reference)
+
+        def command(u: Unit) -> Refund:
+            current = u.need(REFUNDS, refund_id, "refund")
+            if current.state not in refunds.OPEN_STATES:
+                raise InvalidTransition(f"cannot confirm a refund that is {current.state!r}",
+                                        transition="confirm_refund", state=current.state,
+                                        allowed=())
+            return refunds.record(u, refund_id, RefundResult("succeeded", reference), str(by))
+
+        return self._core.run(command)
+
+    # -- webhooks --------------------------------------------------------------
+
+    def handle_webhook(
+        self, gateway: str, headers: Mapping[str, str], body: bytes
+    ) -> WebhookResult:
+        """Verify a gateway's webhook and apply its event exactly once.
+
+        Call it from your HTTP endpoint with the raw body; answer 2xx when it
+        returns, and an error status when it raises (the processor retries).
+        Deliveries of an event id seen before do nothing (``duplicate``). An
+        event that arrives out of order is applied only if it still moves
+        something (``ignored`` otherwise). A ``charge.*`` event for a charge
+        microkit has not recorded yet is kept (``unmatched``) and applied when
+        the charge's own answer is recorded. A capture for an order that
+        expired or was cancelled meanwhile lands on the buyer's balance.
+
+        Raises:
+            NotFound: unknown gateway.
+            WebhookVerificationError: bad, stale or tampered signature; not an event.
+            PaymentError: the gateway raised, returned garbage, or reported an
+                amount other than microkit charged (nothing is recorded; look at it).
+
+        .. versionadded:: 0.2
+        """
+        gw = self.gateway(gateway)
+        event = _webhooks.parse(gateway, lambda: gw.parse_webhook(headers, body))
+        return self._core.run(lambda u: _webhooks.apply(self._core, u, gateway, event))
+
+    # -- timers (run by Marketplace.tick) -------------------------------------
+
+    def run_timer(self, timer: Timer, now: dt.datetime) -> str | None:
+        """Run one due payment or refund timer; the gateway is called after its commit.
+
+        Returns what it did, or None when another tick took the timer.
+        """
+        core = self._core
+        kind, _, key = timer.subject.partition(":")
+
+        def take(u: Unit) -> str | None:
+            if not u.tx.delete_timer(timer):
+                return None
+            if kind == "payment":
+                payment = u.tx.get(PAYMENTS, key)
+                if payment is None or payment.state not in _settle.OPEN:
+                    return "dropped"
+                _settle.fail(u, payment, "not paid within payment_timeout", "system",
+                             state="expired")
+                return "payment_expired"
+            if timer.name == "gateway_refund":
+                opened = refunds.open_refund(core, u, key)
+                return None if opened is None else f"refund:{opened.id}"
+            return f"refund:{key}"
+
+        outcome = core.run(take, now=now)
+        if outcome is None or not outcome.startswith("refund:"):
+            return outcome
+        refund = refunds.attempt(core, outcome.partition(":")[2], now)
+        return f"refund_{refund.state}"
+
+    # -- internals -------------------------------------------------------------
+
+    def _usable(self, gateway: str) -> Gateway:
+        gw = self.gateway(gateway)
+        code = self._core.config.currency.code
+        if gw.currencies and code not in gw.currencies:
+            raise PaymentError(f"gateway {gateway!r} cannot charge {code}", gateway=gateway)
+        return gw
+
+    def _check_amount(self, amount: Money) -> None:
+        cur = self._core.config.currency
+        if not isinstance(amount, Money):
+            raise ValidationError(f"amount: expected Money, got {amount!r:.80}", field="amount",
+                                  value=amount)
+        if amount.currency != cur:
+            raise CurrencyMismatch(f"amount: expected {cur.code}, got {amount.currency.code}",
+                                   field="amount", value=amount)
+        if amount.amount <= 0:
+            raise ValidationError(f"amount: expected more than 0, got {amount}",
+                                  field="amount", value=amount)
+
+    def _check_split(self, part: Money, total: Money, gateway: str) -> None:
+        self._check_amount(part)
+        if gateway == BALANCE or part.amount >= total.amount:
+            raise ValidationError(
+                f"from_balance: expected less than the total {total} with a card gateway,"
+                f" got {part} through {gateway!r} (pay it all with gateway='balance')",
+                field="from_balance", value=part,
+            )
+
+    def _charge(
+        self, gw: Gateway, template: Payment, by: Actor, description: str,
+        recheck: Callable[[Tx], None],
+    ) -> Payment:
+        """Call the gateway outside any transaction, then record its answer in one."""
+        core, pid, name = self._core, template.id, template.gateway
+        if template.from_balance is not None:
+            core.run(lambda u: self._hold(u, template, recheck))
+        request = ChargeRequest(pid, template.charged, by.id, template.order_ids,
+                                f"microkit:{pid}", description)
+        try:
+            result = check_charge_result(name, call_gateway(name, lambda: gw.create_charge(
+                request)))
+        except PaymentError:
+            if template.from_balance is not None:
+                core.run(lambda u: self._give_up(u, pid, "gateway error", by))
+            raise
+
         if result.status == "failed":
+            # Nothing was captured: record nothing (a split payment's hold is released).
+            if template.from_balance is not None:
+                core.run(lambda u: self._give_up(u, pid, result.failure or "declined", by))
             raise PaymentError(
-                f"{gateway}: charge for order(s) {', '.join(ids)} failed:"
-                f" {result.failure or 'declined'}",
-                gateway=gateway,
+                f"{name}: charge {pid} failed: {result.failure or 'declined'}", gateway=name
             )
 
         def record(u: Unit) -> Payment:
-            current, _ = check(u.tx)
-            payment = self._record(u, pid, by.id, ids, total, gateway, idempotency_key, result)
-            if result.status == "succeeded":
-                self._fund(u, payment, current, by)
-            return payment
+            recheck(u.tx)
+            return _settle.record_answer(core, u, template, result, by)
 
         return core.run(record)
 
-    def _record(
-        self, u: Unit, pid: str, buyer_id: str, order_ids: tuple[str, ...], amount: Money,
-        gateway: str, key: str, result: ChargeResult,
-    ) -> Payment:
-        existing = u.tx.get(PAYMENTS, pid)
-        payment = Payment(
-            pid, buyer_id, order_ids, gateway, key, amount, result.status,
-            existing.created_at if existing else u.now, u.now, result.reference,
-            result.redirect_url, result.failure,
-            version=existing.version + 1 if existing else 1,
-        )
-        if existing is None:
-            u.tx.add(PAYMENTS, payment)
-        else:
-            u.tx.save(PAYMENTS, payment, existing.version)
-        u.emit(f"payment.{result.status}", f"payment:{pid}", f"user:{buyer_id}", {
-            "payment_id": pid, "order_ids": list(order_ids), "gateway": gateway,
-            "amount": amount.amount, "reference": result.reference,
-        })
-        return payment
+    def _hold(self, u: Unit, template: Payment, recheck: Callable[[Tx], None]) -> None:
+        """A split payment: hold the balance part before the card is charged."""
+        recheck(u.tx)
+        if u.tx.get(PAYMENTS, template.id) is not None:
+            return
+        assert template.from_balance is not None
+        u.post(ledger.transfer(f"payment:{template.id}:hold", "hold",
+                               ledger.user_available(template.buyer_id),
+                               {ledger.payment_hold(template.id): template.from_balance},
+                               at=u.now))
+        payment = attrs.evolve(template, created_at=u.now, updated_at=u.now)
+        u.tx.add(PAYMENTS, payment)
+        u.tx.schedule(_settle.expire_timer(payment, self._core.config.payment_timeout))
 
-    def _fund(self, u: Unit, payment: Payment, orders: Sequence[Order], by: Actor) -> None:
-        """Money captured: fund each order's escrow; what can't be paid goes to the buyer.
+    def _give_up(self, u: Unit, pid: str, why: str, by: Actor) -> None:
+        payment = u.tx.get(PAYMENTS, pid)
+        if payment is not None:
+            _settle.fail(u, payment, why, str(by))
 
-        Each payable order gets its own ``order:{id}:pay`` transaction from the
-        payment's funding account. An order that expired or was cancelled
-        meanwhile can't take the money: its share lands on the buyer's balance
-        (one ``payment:{id}:unapplied`` transaction for all such orders).
-        """
-        source = funding_account(payment.gateway, payment.buyer_id)
-        unapplied: Money | None = None
-        for order in orders:
-            if order.state != "pending_payment":
-                unapplied = order.total if unapplied is None else unapplied + order.total
-                continue
-            apply_transition(self._core, u, order, "pay", by, {
-                "funding_account": source, "gateway": payment.gateway,
-                "payment_id": payment.id,
-            })
-        if unapplied is not None:
-            u.post(ledger.transfer(
-                f"payment:{payment.id}:unapplied", "unapplied", source,
-                {ledger.user_available(payment.buyer_id): unapplied}, at=u.now,
-            ))
+
+def _staff(by: Actor, action: str) -> None:
+    if by.kind != "staff":
+        raise PermissionDenied(f"{by} may not {action}: staff only", actor=str(by),
+                               action=action)
+
+
+def _text(field: str, value: object) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise ValidationError(f"{field}: expected 1..200 characters, got {value!r:.80}",
+                              field=field, value=value)
 
 
 def _order_ids(order_ids: Sequence[str]) -> tuple[str, ...]:
@@ -248,5 +483,8 @@ def check_charge_result(gateway: str, result: object) -> ChargeResult:
         not isinstance(result.reference, str) or not 0 < len(result.reference) <= 200
     ):
         raise PaymentError(f"{gateway}: bad charge reference {result.reference!r:.80}",
+                           gateway=gateway)
+    if result.status in ("pending", "requires_action") and not result.reference:
+        raise PaymentError(f"{gateway}: a {result.status} charge needs a reference",
                            gateway=gateway)
     return result

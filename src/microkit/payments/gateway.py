@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, runtime_checkable
 
 import attrs
 
 from ..money import Money
 
 __all__ = [
+    "WEBHOOK_TYPES",
     "ChargeRequest",
     "ChargeResult",
     "ChargeStatus",
@@ -17,9 +18,19 @@ __all__ = [
     "RefundRequest",
     "RefundResult",
     "WebhookEvent",
+    "WebhookType",
 ]
 
 ChargeStatus = Literal["succeeded", "pending", "requires_action", "failed"]
+WebhookType = Literal[
+    "charge.succeeded", "charge.failed", "refund.succeeded", "refund.failed",
+    "payout.paid", "payout.failed",
+]
+#: Every event type microkit acts on.
+WEBHOOK_TYPES: Final = frozenset(
+    {"charge.succeeded", "charge.failed", "refund.succeeded", "refund.failed",
+     "payout.paid", "payout.failed"}
+)
 
 
 @attrs.frozen
@@ -53,6 +64,9 @@ class ChargeResult:
     redirect_url: str | None = None
     #: For ``failed``: why, in words the buyer may see.
     failure: str | None = None
+    #: The processor's fee on a ``succeeded`` charge, if it reports one; shown in the
+    #: settlement report (``.. versionadded:: 0.2``).
+    fee: Money | None = None
 
 
 @attrs.frozen
@@ -90,10 +104,15 @@ class WebhookEvent:
 
     #: The gateway's event id; deliveries with an id seen before are ignored.
     id: str
-    type: Literal["charge.succeeded", "charge.failed", "refund.succeeded", "refund.failed"]
-    #: The charge's (or refund's) processor reference.
+    #: ``payout.*`` events come from payout methods (:mod:`microkit.payments.payout_method`).
+    type: WebhookType
+    #: The charge's (refund's, payout's) processor reference.
     reference: str
+    #: The amount the processor reports; checked against microkit's record when given.
     amount: Money | None = None
+    #: microkit's payment id, when the processor echoes metadata back (optional): lets a
+    #: webhook that overtakes the charge's own answer find its payment (0.2).
+    payment_id: str | None = None
 
 
 @runtime_checkable
@@ -102,6 +121,27 @@ class Gateway(Protocol):
 
     Methods may do network I/O; microkit calls them outside its database
     transactions and records the result in one transaction afterwards.
+    Anything a method raises (other than the documented errors) is turned
+    into :class:`~microkit.errors.PaymentError` and changes nothing; an answer
+    of the wrong type is refused the same way.
+
+    The contract, in short:
+
+    * ``create_charge`` answers ``succeeded`` (captured), ``pending`` (the
+      money arrives later: a bank transfer, a wallet approval),
+      ``requires_action`` (send the buyer to ``redirect_url``: 3-D Secure, an
+      OTP page) or ``failed``. Pending and requires-action charges are settled
+      by a ``charge.succeeded`` / ``charge.failed`` webhook, or expire after
+      ``config.payment_timeout``.
+    * ``refund`` answers ``succeeded``, ``pending`` (settled by a
+      ``refund.*`` webhook) or ``failed`` (microkit retries with a new key,
+      then falls back to the buyer's site balance). Partial refunds: any
+      amount up to what was charged, in several calls.
+    * ``parse_webhook`` verifies the signature over the raw bytes (see
+      :mod:`microkit.payments._signing` for a ready HMAC-SHA256 scheme) and
+      returns one :class:`WebhookEvent`; microkit deduplicates by its id.
+
+    Run :mod:`microkit.testing.gateways` against an implementation to check it.
 
     .. versionadded:: 0.1
     """

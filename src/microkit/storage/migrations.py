@@ -18,7 +18,17 @@ import attrs
 
 from ._search_sql import MIGRATION_STATEMENTS as _CATALOG_SEARCH
 from .base import RecordKind
-from .records import CATEGORIES, ORDERS, PAYMENTS, SERVICES, USERS
+from .records import (
+    CATEGORIES,
+    ORDERS,
+    PAYMENT_LINKS,
+    PAYMENTS,
+    PAYOUTS,
+    REFUNDS,
+    SERVICES,
+    USERS,
+    WEBHOOKS,
+)
 
 __all__ = ["MIGRATIONS", "Migration", "record_table"]
 
@@ -88,4 +98,14 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     # Catalog search: filter/sort columns and aggregates per service, plus full text
     # (SQLite FTS5 / PostgreSQL tsvector + GIN). See storage/_search_sql.py.
     Migration(2, "catalog search index and service aggregates", _CATALOG_SEARCH),
+    Migration(
+        4,
+        "payments: refunds, processed webhooks, gateway-reference links; payouts",
+        (
+            *record_table(REFUNDS),  # type: ignore[arg-type]
+            *record_table(WEBHOOKS),  # type: ignore[arg-type]
+            *record_table(PAYMENT_LINKS),  # type: ignore[arg-type]
+            *record_table(PAYOUTS),  # type: ignore[arg-type]
+        ),
+    ),
 )

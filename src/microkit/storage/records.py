@@ -5,12 +5,24 @@ from __future__ import annotations
 from typing import Final
 
 from ..catalog.model import Category, Service
+from ..escrow._payout import Payout
 from ..orders.model import Order
-from ..payments.model import Payment
+from ..payments.model import Payment, PaymentLink, ProcessedWebhook, Refund
 from ..users import User
 from .base import RecordKind
 
-__all__ = ["ALL_KINDS", "CATEGORIES", "ORDERS", "PAYMENTS", "SERVICES", "USERS"]
+__all__ = [
+    "ALL_KINDS",
+    "CATEGORIES",
+    "ORDERS",
+    "PAYMENTS",
+    "PAYMENT_LINKS",
+    "PAYOUTS",
+    "REFUNDS",
+    "SERVICES",
+    "USERS",
+    "WEBHOOKS",
+]
 
 USERS: Final = RecordKind("users", User)
 CATEGORIES: Final = RecordKind(
@@ -45,7 +57,22 @@ PAYMENTS: Final = RecordKind(
     fixed=frozenset({"buyer_id"}),
 )
 
+# -- payments and payouts (migration 4) ----------------------------------------------
+REFUNDS: Final = RecordKind(
+    "refunds", Refund, index={"payment_id": lambda r: r.payment_id},
+    fixed=frozenset({"payment_id"}),
+)
+WEBHOOKS: Final = RecordKind(
+    "webhooks", ProcessedWebhook, index={"ref": lambda w: w.ref}, fixed=frozenset({"ref"}),
+)
+PAYMENT_LINKS: Final = RecordKind("payment_links", PaymentLink)
+PAYOUTS: Final = RecordKind(
+    "payouts", Payout, index={"seller_id": lambda p: p.seller_id},
+    fixed=frozenset({"seller_id"}),
+)
+
 #: Every kind; a migration creates a table for each.
 ALL_KINDS: Final[tuple[RecordKind[object], ...]] = (
     USERS, CATEGORIES, SERVICES, ORDERS, PAYMENTS,  # type: ignore[assignment]
+    REFUNDS, WEBHOOKS, PAYMENT_LINKS, PAYOUTS,
 )

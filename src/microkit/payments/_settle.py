@@ -1,0 +1,195 @@
+"""Inside a unit of work: record a charge's answer, capture it, fail or expire it.
+
+Every path that learns a charge's outcome -- the ``pay`` call itself, a
+webhook, staff confirming a bank transfer, the timeout -- ends here, so the
+money moves the same way whoever brought the news. A payment only moves
+forward: ``pending``/``requires_action`` → anything; ``failed``/``expired`` →
+``succeeded`` (a late capture is money that arrived: it is applied);
+``succeeded`` is final.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from .._core import Core, Unit
+from ..actors import Actor
+from ..escrow import ledger
+from ..money import Money
+from ..orders.facade import apply_transition
+from ..orders.model import Order
+from ..storage.base import Timer
+from ..storage.records import ORDERS, PAYMENT_LINKS, PAYMENTS, WEBHOOKS
+from .builtin import BALANCE
+from .gateway import ChargeResult
+from .model import Payment, PaymentLink, PaymentState
+
+__all__ = [
+    "capture",
+    "charge_link",
+    "expire_timer",
+    "fail",
+    "funding_account",
+    "link",
+    "record_answer",
+]
+
+OPEN: tuple[PaymentState, ...] = ("pending", "requires_action")
+
+
+def funding_account(gateway: str, buyer_id: str) -> str:
+    """Where a charge's money comes from in the ledger: the buyer's balance or the gateway."""
+    return ledger.user_available(buyer_id) if gateway == BALANCE else ledger.gateway(gateway)
+
+
+def charge_link(gateway: str, reference: str) -> str:
+    return f"{gateway}:charge:{reference}"
+
+
+def link(u: Unit, key: str, target: str) -> None:
+    """Remember ``key`` → ``target`` (first writer wins)."""
+    if u.tx.get(PAYMENT_LINKS, key) is None:
+        u.tx.add(PAYMENT_LINKS, PaymentLink(key, target))
+
+
+def expire_timer(payment: Payment, timeout: dt.timedelta) -> Timer:
+    return Timer(f"payment:{payment.id}:expire", f"payment:{payment.id}", "expire",
+                 payment.created_at + timeout)
+
+
+def _save(u: Unit, old: Payment, **changes: Any) -> Payment:
+    new = attrs.evolve(old, updated_at=u.now, version=old.version + 1, **changes)
+    u.tx.save(PAYMENTS, new, old.version)
+    return new
+
+
+def _emit(u: Unit, payment: Payment, actor: str) -> None:
+    u.emit(f"payment.{payment.state}", f"payment:{payment.id}", actor, {
+        "payment_id": payment.id, "order_ids": list(payment.order_ids),
+        "gateway": payment.gateway, "amount": payment.amount.amount,
+        "reference": payment.reference,
+    })
+
+
+def record_answer(
+    core: Core, u: Unit, template: Payment, result: ChargeResult, by: Actor
+) -> Payment:
+    """Store the gateway's answer to ``create_charge`` and act on it.
+
+    ``template`` is the payment as it would be new; an existing record (a
+    retry, or a split payment's hold) is moved forward only.
+    """
+    existing = u.tx.get(PAYMENTS, template.id)
+    if existing is not None and existing.state == "succeeded":
+        return existing
+    if existing is None:
+        payment = attrs.evolve(template, state="pending", reference=result.reference,
+                               redirect_url=result.redirect_url, failure=result.failure)
+        u.tx.add(PAYMENTS, payment)
+    else:
+        payment = _save(u, existing, reference=result.reference or existing.reference,
+                        redirect_url=result.redirect_url, failure=result.failure)
+    if result.reference:
+        link(u, charge_link(payment.gateway, result.reference), payment.id)
+    if result.status == "succeeded":
+        payment = capture(core, u, payment, by, fee=result.fee)
+    elif result.status == "failed":
+        payment = fail(u, payment, result.failure or "declined", str(by))
+    else:
+        if payment.state != result.status and payment.state in OPEN:
+            payment = _save(u, payment, state=result.status)
+        _emit(u, payment, str(by))
+        u.tx.schedule(expire_timer(payment, core.config.payment_timeout))
+        payment = _apply_unmatched(core, u, payment)
+    return payment
+
+
+def _apply_unmatched(core: Core, u: Unit, payment: Payment) -> Payment:
+    """Webhooks that arrived before the charge's own answer was recorded: apply them now."""
+    if payment.reference is None:
+        return payment
+    ref = f"{payment.gateway}:{payment.reference}"
+    for hook in u.tx.find(WEBHOOKS, {"ref": ref}, limit=20):
+        if hook.outcome != "unmatched" or not hook.type.startswith("charge."):
+            continue
+        if hook.type == "charge.succeeded":
+            payment = capture(core, u, payment, Actor.system())
+        elif payment.state in OPEN:
+            payment = fail(u, payment, "declined (webhook)", "system")
+        u.tx.save(WEBHOOKS, attrs.evolve(hook, outcome="applied", version=hook.version + 1),
+                  hook.version)
+    return payment
+
+
+def capture(
+    core: Core, u: Unit, payment: Payment, by: Actor, *, fee: Money | None = None
+) -> Payment:
+    """The money is in: fund the orders (or the top-up); idempotent by ledger ids."""
+    if payment.state == "succeeded":
+        return payment
+    pid, buyer = payment.id, payment.buyer_id
+    new = _save(u, payment, state="succeeded", failure=None)
+    _emit(u, new, str(by))
+    if payment.is_top_up:
+        u.post(ledger.transfer(f"payment:{pid}:topup", "topup", ledger.gateway(payment.gateway),
+                               {ledger.user_available(buyer): payment.amount}, at=u.now))
+    else:
+        if payment.from_balance is not None:
+            source = ledger.payment_hold(pid)
+            u.post(ledger.transfer(f"payment:{pid}:capture", "capture",
+                                   ledger.gateway(payment.gateway),
+                                   {source: payment.charged}, at=u.now))
+        else:
+            source = funding_account(payment.gateway, buyer)
+        orders = [u.need(ORDERS, oid, "order") for oid in payment.order_ids]
+        _fund(core, u, payment, orders, source, by)
+    if fee is not None and fee.amount > 0 and payment.gateway != BALANCE:
+        # Informational: the processor keeps its fee; the settlement report shows it.
+        u.emit("payment.fee", f"payment:{pid}", str(by), {
+            "payment_id": pid, "gateway": payment.gateway, "fee": fee.amount})
+    return new
+
+
+def _fund(
+    core: Core, u: Unit, payment: Payment, orders: Sequence[Order], source: str, by: Actor
+) -> None:
+    """Fund each payable order's escrow; what can't be paid goes to the buyer's balance.
+
+    Each payable order gets its own ``order:{id}:pay`` transaction from
+    ``source``. An order that expired or was cancelled meanwhile can't take
+    the money: its share lands on the buyer's balance (one
+    ``payment:{id}:unapplied`` transaction for all such orders).
+    """
+    unapplied: Money | None = None
+    for order in orders:
+        if order.state != "pending_payment":
+            unapplied = order.total if unapplied is None else unapplied + order.total
+            continue
+        apply_transition(core, u, order, "pay", by, {
+            "funding_account": source, "gateway": payment.gateway, "payment_id": payment.id,
+        })
+        link(u, f"order:{order.id}", payment.id)
+    if unapplied is not None:
+        u.post(ledger.transfer(
+            f"payment:{payment.id}:unapplied", "unapplied", source,
+            {ledger.user_available(payment.buyer_id): unapplied}, at=u.now,
+        ))
+
+
+def fail(u: Unit, payment: Payment, why: str, actor: str, *,
+         state: PaymentState = "failed") -> Payment:
+    """The charge will not complete: release a split payment's balance hold."""
+    if payment.state not in OPEN:
+        return payment
+    if payment.from_balance is not None:
+        u.post(ledger.transfer(f"payment:{payment.id}:release", "release_hold",
+                               ledger.payment_hold(payment.id),
+                               {ledger.user_available(payment.buyer_id): payment.from_balance},
+                               at=u.now))
+    new = _save(u, payment, state=state, failure=why)
+    _emit(u, new, actor)
+    return new
