@@ -67,15 +67,23 @@ def diagram_text(fmt: str = "mermaid", process: Process = ORDER_PROCESS) -> str:
         raise ValidationError(
             f"format: expected 'mermaid' or 'table', got {fmt!r}", field="format", value=fmt
         )
-    header = ("transition", "command", "from", "to", "run by", "event")
-    rows = [header]
+    header = ("transition", "command", "from", "to", "event", "run by")
+    rows: list[list[tuple[str, ...]]] = [[header]]
     for t in process.describe():
-        who = f"system, {t['due']} after entry" if t["due"] else ", ".join(t["actors"])
-        rows.append((t["name"], t["command"], ", ".join(t["from"]), t["to"], who, t["event"]))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+        who = f"system, after {t['due']}" if t["due"] else ", ".join(t["actors"])
+        froms = list(t["from"]) or [""]
+        first = (t["name"], t["command"], froms[0], t["to"], t["event"], who)
+        # A transition leaving several states lists them one per line.
+        rows.append([first, *(("", "", state, "", "", "") for state in froms[1:])])
+    lines_of = [line for row in rows for line in row]
+    widths = [max(len(line[i]) for line in lines_of) for i in range(len(header))]
+
+    def render(line: tuple[str, ...]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+
+    lines = [render(header), "  ".join("-" * w for w in widths)]
+    for row in rows[1:]:
+        lines += [render(line) for line in row]
     terminal = ", ".join(sorted(process.terminal))
     lines += ["", f"initial state: {process.initial}; final states: {terminal}"]
     return "\n".join(lines)
@@ -150,7 +158,8 @@ def format_tick(summary: TickSummary) -> str:
     ran = ", ".join(f"{name} ×{count}" for name, count in sorted(summary.ran.items()))
     return (
         f"tick at {summary.now.isoformat()}: {summary.total} timer(s) ran"
-        f"{' (' + ran + ')' if ran else ''}; {summary.dropped} dropped (order moved on first)"
+        f"{' (' + ran + ')' if ran else ''};"
+        f" {summary.dropped} dropped (their subject moved on first)"
     )
 
 
@@ -174,7 +183,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         print("plugins (in registration order):")
         for name, plugin in pm.list_name_plugin():
             print(f"  {name}  ({getattr(plugin, '__name__', type(plugin).__name__)})")
-        print("hook implementations (called last to first; firstresult stops at an answer):")
+        print("hook implementations (pluggy calls the last listed first; a firstresult hook stops"
+              " at the first answer):")
         for hook_name in sorted(n for n in vars(pm.hook) if n.startswith("microkit_")):
             impls = getattr(pm.hook, hook_name).get_hookimpls()
             if not impls:
@@ -187,9 +197,17 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                 suffix = f"  [{', '.join(flags)}]" if flags else ""
                 print(f"    {impl.plugin_name}{suffix}")
         print(f"gateways (for a {core.config.currency.code} market):")
+        width = max(map(len, [*core.gateways, *market.payouts.methods]), default=0)
         for gw_name, gw in sorted(core.gateways.items()):
             currencies = ", ".join(sorted(gw.currencies)) or "any currency"
-            print(f"  {gw_name}  {type(gw).__module__}.{type(gw).__qualname__}  ({currencies})")
+            kind = f"{type(gw).__module__}.{type(gw).__qualname__}"
+            print(f"  {gw_name:<{width}}  {kind}  ({currencies})")
+        print(f"payout methods (for a {core.config.currency.code} market):")
+        for method_name in sorted(market.payouts.methods):
+            method = market.payouts.method(method_name)
+            currencies = ", ".join(sorted(method.currencies)) or "any currency"
+            kind = f"{type(method).__module__}.{type(method).__qualname__}"
+            print(f"  {method_name:<{width}}  {kind}  ({currencies})")
     allowed = os.environ.get("MICROKIT_LOAD_PLUGINS")
     found = sorted(entry_points(group="microkit"), key=lambda ep: ep.name)
     print("entry points (group 'microkit'):"
@@ -274,8 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("mermaid", "table"),
         default="mermaid",
-        help="mermaid: a stateDiagram-v2 (what docs/concepts.md embeds); table: one line per"
-        " transition with its from-states, to-state, actors and event (default: %(default)s)",
+        help="mermaid: a stateDiagram-v2 (what docs/concepts.md embeds); table: one row per"
+        " transition with its command, from-states, to-state, event and who runs it (a role,"
+        " or the system after a configured delay) (default: %(default)s)",
     )
     diagram.set_defaults(handler=_cmd_diagram)
 
@@ -312,15 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = commands.add_parser(
         "plugins",
-        help="list registered plugins, hook implementations, gateways and entry points",
+        help="list registered plugins, hook implementations, gateways, payout methods and"
+        " entry points",
         description="Open a memory:// market the way an application would and list what its"
         " plugin manager holds: built-in and third-party plugins, the implementations of"
-        " each microkit_* hook, the payment gateways, and the installed entry points of the"
-        " 'microkit' group (MICROKIT_LOAD_PLUGINS limits which load).",
+        " each microkit_* hook, the payment gateways and payout methods, and the installed"
+        " entry points of the 'microkit' group (MICROKIT_LOAD_PLUGINS limits which load).",
     )
     plugins.add_argument("--preset", choices=sorted(PRESETS), default="khamsat",
-                         help="the configuration gateways are registered for"
-                         " (default: %(default)s)")
+                         help="the configuration gateways and payout methods are registered"
+                         " for (default: %(default)s)")
     plugins.add_argument("--no-entry-points", action="store_true",
                          help="list only the built-ins: do not load entry-point plugins")
     plugins.set_defaults(handler=_cmd_plugins)
@@ -345,3 +365,10 @@ def main(argv: list[str] | None = None) -> int:
     except MicrokitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (``python -m microkit diagram | head``): stop quietly,
+        # and keep the interpreter's final flush from raising again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 1

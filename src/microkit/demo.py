@@ -6,8 +6,9 @@
    later by ``tick``).
 2. A MicroLibya-style LYD market in a second SQLite file: a 27.750 LYD
    service, so the 15 % commission (4.1625 LYD) has to be rounded to whole
-   dirhams, and a second order cancelled before the seller starts, refunded
-   to the buyer's site balance.
+   dirhams, and a second order the seller never starts: once
+   ``seller_start_days`` have passed the buyer cancels it and the money goes
+   back to the buyer's site balance.
 
 Each story ends with the buyer's, the seller's and the platform's balances
 and the ledger check. :func:`run_demo` is what the CLI calls; tests call it
@@ -258,15 +259,18 @@ def microlibya_story(url: str, out: Out = print) -> StoryResult:
 
         second = market.orders.place(svc.id, by=huda)
         market.payments.pay(second.id, by=huda, gateway="sandbox", idempotency_key="ly-2")
-        say.step(f"huda orders the service again and pays {second.total}")
-        market.orders.cancel(second.id, by=huda, reason="طلبتها مرتين بالخطأ")
-        say.step(f"she cancels before salem starts → cancelled; {second.total} refunded to her"
-                 f" site balance (available {market.ledger.balance('huda').available})")
+        say.step(f"huda orders the service again and pays {second.total}; salem does not"
+                 " start it")
+        clock.advance(days=config.seller_start_days, hours=1)
+        market.orders.cancel(second.id, by=huda, reason="لم يبدأ البائع العمل")
+        say.step(f"more than seller_start_days ({config.seller_start_days}) later huda cancels"
+                 f" → cancelled; {second.total} refunded to her site balance (available"
+                 f" {market.ledger.balance('huda').available})")
 
-        clock.advance(days=config.clearance_days)
+        clock.set(DEMO_START + dt.timedelta(days=config.clearance_days))
         summary = market.tick()
         ran = ", ".join(f"{k} ×{v}" for k, v in sorted(summary.ran.items()))
-        say.step(f"{config.clearance_days} days later (clearance_days), tick: {ran};"
+        say.step(f"{config.clearance_days} days after completion (clearance_days), tick: {ran};"
                  f" {summary.dropped} stale timer(s) dropped → salem available"
                  f" {market.ledger.balance('salem').available}")
 
