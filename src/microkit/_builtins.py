@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .hooks import hookimpl
@@ -10,6 +10,7 @@ from .hooks import hookimpl
 if TYPE_CHECKING:
     from .clock import Clock
     from .config import MarketConfig
+    from .messaging._contact_filter import ContactMatch
     from .payments.gateway import Gateway
     from .payments.payout_method import PayoutMethod
     from .storage.base import Storage
@@ -62,3 +63,12 @@ def microkit_payout_methods(
 
     register(ManualBankPayout())
     register(SandboxPayout(clock=lambda: int(clock.now().timestamp())))
+
+
+@hookimpl(trylast=True)
+def microkit_check_message(
+    text: str, sender: str, conversation_id: str, config: MarketConfig
+) -> Sequence[ContactMatch] | None:
+    from .messaging._contact_filter import find_contacts
+
+    return find_contacts(text)

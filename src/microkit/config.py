@@ -9,7 +9,7 @@ from typing import Any, Literal, Self
 import attrs
 
 from .errors import InvalidConfig
-from .money import Currency, Money, RoundingMode, currency
+from .money import Currency, Money, RoundingMode, currency, percent_of
 
 __all__ = ["MarketConfig", "MessageFilterMode", "RefundDestination"]
 
@@ -29,6 +29,19 @@ def _non_negative_int(inst: object, attribute: attrs.Attribute[Any], value: obje
 def _positive_int_or_none(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (type(value) is not int or value < 1):
         raise _fail(attribute.name, value, "None or an int >= 1")
+
+
+def _positive_int(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or value < 1:
+        raise _fail(attribute.name, value, "an int >= 1")
+
+
+def _names(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    ok = isinstance(value, tuple) and len(set(value)) == len(value) and all(
+        isinstance(n, str) and n.isidentifier() and n != "overall" for n in value
+    )
+    if not ok:
+        raise _fail(attribute.name, value, "distinct identifier names other than 'overall'")
 
 
 def _rate(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -119,6 +132,30 @@ class MarketConfig:
     mutual_cancel_hours: int = attrs.field(default=48, validator=_non_negative_int)
     #: Days after completion in which the buyer may review the order.
     review_window_days: int = attrs.field(default=14, validator=_non_negative_int)
+    #: What silence until ``mutual_cancel_hours`` end means: ``"cancel"`` (the request is
+    #: accepted, full refund) or ``"continue"`` (refused; the order goes on).
+    mutual_cancel_default: Literal["cancel", "continue"] = attrs.field(
+        default="cancel", validator=_one_of("cancel", "continue")
+    )
+    #: Hours the seller has to answer a buyer's message on an active order before the
+    #: buyer may cancel with a full refund; None turns that rule off.
+    seller_response_hours: int | None = attrs.field(default=48, validator=_positive_int_or_none)
+    #: Reviews are shown at once (``"immediate"``), or hidden until both sides reviewed or
+    #: the review window ended (``"blind"``).
+    review_publication: Literal["immediate", "blind"] = attrs.field(
+        default="immediate", validator=_one_of("immediate", "blind")
+    )
+    #: Optional 1..5 rating dimensions a buyer may give beside the overall rating.
+    review_dimensions: tuple[str, ...] = attrs.field(
+        default=("communication", "as_described", "would_buy_again"), converter=tuple,
+        validator=_names,
+    )
+    #: Longest message, in characters.
+    message_max_length: int = attrs.field(default=5000, validator=_positive_int)
+    #: Most lines a buyer's cart may hold.
+    cart_max_items: int = attrs.field(default=50, validator=_positive_int)
+    #: Most times one cart line may buy its service (each one a separate order).
+    cart_max_quantity: int = attrs.field(default=10, validator=_positive_int)
 
     def __attrs_post_init__(self) -> None:
         for name in ("min_price", "price_step", "max_price", "withdrawal_min",
@@ -138,6 +175,14 @@ class MarketConfig:
     def evolve(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied; validated like a new config."""
         return attrs.evolve(self, **changes)
+
+    def commission(self, amount: Money) -> Money:
+        """The platform's commission on ``amount`` (a price or part of one), rounded once.
+
+        The one commission function: placement and dispute splits both use it; the
+        seller's side is always ``amount - commission`` by subtraction.
+        """
+        return percent_of(amount, self.commission_rate, self.commission_rounding)
 
     def money(self, value: str | Decimal | int) -> Money:
         """``Money.of(value, self.currency)``: a shorthand for amounts in the market's currency."""

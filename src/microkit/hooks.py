@@ -10,7 +10,7 @@ of entry-point names; empty loads none).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Final
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .config import MarketConfig
     from .events import Event
     from .market import Marketplace
+    from .messaging._contact_filter import ContactMatch
     from .payments.gateway import Gateway
     from .payments.payout_method import PayoutMethod
     from .storage.base import Storage
@@ -106,6 +107,38 @@ def microkit_on_event(event: Event, market: Marketplace) -> None:
     Args:
         event: the stored event, with its ``seq``.
         market: the market, for lookups; do not run commands from here.
+    """
+
+
+@hookspec(firstresult=True)
+def microkit_check_message(
+    text: str, sender: str, conversation_id: str, config: MarketConfig
+) -> Sequence[ContactMatch] | None:
+    """Find the contact information in a message before it is stored.
+
+    Called for every message a user sends (pre-purchase inquiries and order
+    conversations), unless ``config.message_filter == "off"``. Staff messages
+    are not checked. ``firstresult``: the first non-None answer wins; the
+    built-in answer (``trylast``) is
+    :func:`microkit.messaging.find_contacts` (phone numbers in ASCII or
+    Arabic-Indic digits, e-mails, links, messaging handles). Return an empty
+    sequence to let a message through, or None to leave the decision to the
+    next implementation.
+
+    What happens to a message with matches is the market's rule, not the
+    plugin's: ``config.message_filter == "block"`` refuses it with a
+    :class:`~microkit.errors.ValidationError` naming the kinds found;
+    ``"redact"`` stores it with each match replaced by ``***``.
+
+    Args:
+        text: the message body as the user wrote it.
+        sender: the sender as ``str(actor)``, e.g. ``"user:amal"``.
+        conversation_id: ``"order:{order_id}"`` or ``"inquiry:{service_id}:{buyer_id}"``.
+        config: the market's configuration.
+
+    Returns:
+        :class:`microkit.messaging.ContactMatch` records whose ``text`` is
+        ``text[start:end]``, or None.
     """
 
 

@@ -20,10 +20,13 @@ from .escrow.facade import LedgerFacade
 from .escrow.payouts import PayoutsFacade
 from .events import Event
 from .hooks import collect_named, make_plugin_manager
+from .messaging.facade import MessagesFacade
+from .orders.cart import CartFacade
 from .orders.facade import OrdersFacade
 from .payments.facade import PaymentsFacade
 from .payments.gateway import Gateway
 from .payments.payout_method import PayoutMethod
+from .reviews.facade import ReviewsFacade
 from .storage.base import Storage
 from .storage.records import USERS
 from .users import User
@@ -136,6 +139,9 @@ class Marketplace:
         self.payouts = PayoutsFacade(core, payout_methods or {})
         self.ledger = LedgerFacade(core)
         self.events = EventsFacade(core)
+        self.cart = CartFacade(core)
+        self.messages = MessagesFacade(core)
+        self.reviews = ReviewsFacade(core)
 
     @classmethod
     def open(

@@ -76,7 +76,7 @@ class Quote:
         self.buyer_fee = percent_of(subtotal, config.buyer_fee_rate, config.commission_rounding)
         self.total = subtotal + self.buyer_fee
         # The commission is computed once and rounded; the seller's net is the exact rest.
-        self.commission = percent_of(subtotal, config.commission_rate, config.commission_rounding)
+        self.commission = config.commission(subtotal)
         self.seller_share = subtotal - self.commission
 
 

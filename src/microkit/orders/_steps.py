@@ -15,23 +15,41 @@ from typing import Any
 import attrs
 
 from ..config import MarketConfig
-from ..errors import LimitExceeded, ValidationError
+from ..errors import InvalidTransition, LimitExceeded, PermissionDenied, ValidationError
 from ..escrow import ledger
 from ..escrow.ledger import LedgerTransaction
+from ..money import Money, percent_of
 from ..storage.base import Timer
-from .model import Delivery, Order
+from .model import CancellationRequest, Delivery, Dispute, Order, Requirements
 
 __all__ = [
     "Effect",
     "Guard",
     "Step",
+    "accept_cancellation",
+    "close",
     "count_revision",
     "fund_escrow",
+    "is_requester",
+    "mark_ready",
+    "no_requirements_asked",
+    "not_requester",
+    "open_dispute",
+    "order_late",
+    "record_cancellation_request",
     "record_delivery",
+    "record_reason",
+    "record_requirements",
     "refund_escrow",
     "release_escrow",
+    "requirements_asked",
+    "resolve_dispute",
+    "resume",
     "revisions_left",
+    "seller_unresponsive",
+    "split_escrow",
     "start_clock",
+    "start_window_passed",
 ]
 
 
@@ -50,6 +68,10 @@ class Step:
     timers: list[Timer] = attrs.field(factory=list)
     #: Extra event data the effects want recorded.
     data: dict[str, Any] = attrs.field(factory=dict)
+    #: How the actor stands to the order (``"buyer"``, ``"seller"``, ``"staff"``, ``"system"``).
+    role: str | None = None
+    #: The transition running (for error messages).
+    transition: str = ""
 
 
 Guard = Callable[[Step], None]
@@ -68,7 +90,107 @@ def _text(step: Step, name: str, *, max_len: int = 10_000, required: bool = True
     return value
 
 
+def _attachments(step: Step) -> tuple[str, ...]:
+    attachments = step.params.get("attachments", ())
+    if isinstance(attachments, str):
+        attachments = (attachments,)
+    attachments = tuple(attachments)
+    if len(attachments) > 50 or not all(
+        isinstance(a, str) and 0 < len(a) <= 1000 for a in attachments
+    ):
+        raise ValidationError(
+            "attachments: expected at most 50 references as non-empty strings of at most"
+            f" 1000 characters, got {attachments!r:.80}",
+            field="attachments",
+            value=attachments,
+        )
+    return attachments
+
+
+def refuse(step: Step, why: str) -> InvalidTransition:
+    """The error a guard raises when the order's circumstances don't allow the transition.
+
+    :meth:`Process.apply` fills in what the state allows.
+    """
+    return InvalidTransition(
+        f"cannot {step.transition} order {step.order.id} ({step.order.state!r}): {why}",
+        transition=step.transition,
+        state=step.order.state,
+        allowed=(),
+    )
+
+
+def _since(step: Step, when: dt.datetime | None, delay: dt.timedelta) -> bool:
+    return when is not None and step.now >= when + delay
+
+
 # -- guards ------------------------------------------------------------------
+
+
+def requirements_asked(step: Step) -> None:
+    """The service asks the buyer for requirements before work starts."""
+    if not step.order.requirements_prompt:
+        raise refuse(step, "the service asks for no requirements")
+
+
+def no_requirements_asked(step: Step) -> None:
+    """The service asks for no requirements: a paid order is ready for work at once."""
+    if step.order.requirements_prompt:
+        raise refuse(step, "the service asks for requirements first")
+
+
+def start_window_passed(step: Step) -> None:
+    """``seller_start_days`` passed since the order became ready for work, unstarted."""
+    order = step.order
+    anchor = order.ready_at
+    delay = dt.timedelta(days=step.config.seller_start_days)
+    if not _since(step, anchor, delay):
+        until = (anchor + delay).isoformat() if anchor else "?"
+        raise refuse(step, f"the seller has seller_start_days to start, until {until}")
+
+
+def order_late(step: Step) -> None:
+    """The order passed its due time with no delivery (and ``late_cancel`` is on)."""
+    if not step.config.late_cancel:
+        raise refuse(step, "late_cancel is off in this market")
+    if not step.order.is_late(step.now):
+        due = step.order.due_at.isoformat() if step.order.due_at else "not set"
+        raise refuse(step, f"the order is not late (due {due})")
+
+
+def seller_unresponsive(step: Step) -> None:
+    """The buyer's message on the order waited ``seller_response_hours`` with no answer.
+
+    Reads ``params["buyer_waiting_since"]``: the time of the oldest buyer message on the
+    order's conversation the seller has not answered (the unit of work supplies it).
+    """
+    hours = step.config.seller_response_hours
+    if hours is None:
+        raise refuse(step, "seller_response_hours is off in this market")
+    since = step.params.get("buyer_waiting_since")
+    if not _since(step, since, dt.timedelta(hours=hours)):
+        raise refuse(step, f"no buyer message waited {hours} hours for the seller's answer")
+
+
+def not_requester(step: Step) -> None:
+    """Only the other side answers a cancellation request."""
+    request = step.order.cancellation
+    if request is not None and request.requested_by == step.role:
+        raise PermissionDenied(
+            f"{step.actor} asked for this cancellation; the other side answers it",
+            actor=step.actor,
+            action=step.transition,
+        )
+
+
+def is_requester(step: Step) -> None:
+    """Only the side that asked may withdraw a cancellation request."""
+    request = step.order.cancellation
+    if request is None or request.requested_by != step.role:
+        raise PermissionDenied(
+            f"{step.actor} did not ask for this cancellation", actor=step.actor,
+            action=step.transition,
+        )
 
 
 def revisions_left(step: Step) -> None:
@@ -97,6 +219,7 @@ def fund_escrow(step: Step) -> None:
         )
     )
     step.changes["paid_via"] = step.params["gateway"]
+    step.changes["paid_at"] = step.now
     step.data["payment_id"] = step.params.get("payment_id")
     step.data["gateway"] = step.params["gateway"]
 
@@ -108,16 +231,21 @@ def start_clock(step: Step) -> None:
     step.data["due_at"] = step.changes["due_at"].isoformat()
 
 
+def mark_ready(step: Step) -> None:
+    """The order is ready for work: ``seller_start_days`` count from now."""
+    step.changes["ready_at"] = step.now
+
+
+def record_requirements(step: Step) -> None:
+    """Keep the buyer's instructions (text and attachment references) on the order."""
+    text = _text(step, "text")
+    step.changes["requirements"] = Requirements(text, _attachments(step), step.now)
+
+
 def record_delivery(step: Step) -> None:
     """Keep the delivery's message and attachment references on the order."""
     message = _text(step, "message")
-    attachments = tuple(step.params.get("attachments", ()))
-    if not all(isinstance(a, str) and 0 < len(a) <= 1000 for a in attachments):
-        raise ValidationError(
-            f"attachments: expected references as non-empty strings, got {attachments!r:.80}",
-            field="attachments",
-            value=attachments,
-        )
+    attachments = _attachments(step)
     step.changes["deliveries"] = (*step.order.deliveries, Delivery(message, attachments, step.now))
     step.data["delivery"] = len(step.changes["deliveries"])
 
@@ -138,9 +266,36 @@ def record_reason(step: Step) -> None:
         step.data["reason"] = reason
 
 
+def close(step: Step) -> None:
+    """The order reaches a final state now."""
+    step.changes["closed_at"] = step.now
+
+
+def _clearance(step: Step) -> None:
+    order = step.order
+    step.timers.append(
+        Timer(
+            f"clear:{order.id}",
+            f"order:{order.id}",
+            "clear",
+            step.now + dt.timedelta(days=step.config.clearance_days),
+        )
+    )
+
+
+def _refund_destination(step: Step) -> str:
+    order = step.order
+    via = order.paid_via
+    if step.config.refund_to == "original" and via and via != "balance":
+        return ledger.gateway(via)
+    return ledger.user_available(order.buyer_id)
+
+
 def release_escrow(step: Step) -> None:
     """Escrow → seller's pending earnings + platform commission; schedule the clearance."""
     order = step.order
+    step.changes["seller_earned"] = order.seller_share
+    step.changes["closed_at"] = step.now
     step.transactions.append(
         ledger.transfer(
             f"order:{order.id}:release",
@@ -153,24 +308,15 @@ def release_escrow(step: Step) -> None:
             at=step.now,
         )
     )
-    step.timers.append(
-        Timer(
-            f"clear:{order.id}",
-            f"order:{order.id}",
-            "clear",
-            step.now + dt.timedelta(days=step.config.clearance_days),
-        )
-    )
+    _clearance(step)
 
 
 def refund_escrow(step: Step) -> None:
     """Escrow → back to the buyer: site balance, or the gateway for ``refund_to="original"``."""
     order = step.order
-    via = order.paid_via
-    if step.config.refund_to == "original" and via and via != "balance":
-        destination = ledger.gateway(via)
-    else:
-        destination = ledger.user_available(order.buyer_id)
+    destination = _refund_destination(step)
+    step.changes["refunded"] = order.total
+    step.changes["closed_at"] = step.now
     step.transactions.append(
         ledger.transfer(
             f"order:{order.id}:refund", "refund", ledger.escrow(order.id),
@@ -178,3 +324,97 @@ def refund_escrow(step: Step) -> None:
         )
     )
     step.data["refunded_to"] = destination
+
+
+def split_escrow(step: Step) -> None:
+    """Escrow → part to the seller (less the commission on that part), the rest refunded.
+
+    ``params["seller_part"]``: the part of the price (subtotal) awarded to the
+    seller's side, strictly between zero and the subtotal. The commission on it
+    comes from :meth:`MarketConfig.commission`, the function placement uses; the
+    buyer fee is kept in proportion (the same rate on the part); the buyer gets
+    the exact rest of the total back.
+    """
+    order, config = step.order, step.config
+    part = step.params.get("seller_part")
+    if not isinstance(part, Money) or part.currency != order.total.currency or not (
+        0 < part.amount < order.subtotal.amount
+    ):
+        raise ValidationError(
+            f"seller_part: expected Money in {order.total.currency.code} strictly between 0"
+            f" and the order's price {order.subtotal}, got {part!r}",
+            field="seller_part",
+            value=part,
+        )
+    commission = config.commission(part)
+    net = part - commission
+    fee_kept = percent_of(part, config.buyer_fee_rate, config.commission_rounding)
+    refund = order.total - part - fee_kept
+    step.transactions.append(
+        ledger.transfer(
+            f"order:{order.id}:split",
+            "split",
+            ledger.escrow(order.id),
+            [
+                (ledger.user_pending(order.seller_id), net),
+                (ledger.PLATFORM_COMMISSION, commission + fee_kept),
+                (_refund_destination(step), refund),
+            ],
+            at=step.now,
+        )
+    )
+    step.changes["seller_earned"] = net
+    step.changes["refunded"] = refund
+    step.changes["closed_at"] = step.now
+    step.data.update(seller_part=part.amount, commission=commission.amount,
+                     seller_net=net.amount, refunded=refund.amount)
+    _clearance(step)
+
+
+def record_cancellation_request(step: Step) -> None:
+    """Keep who asked to cancel and why, and the state to go back to if refused."""
+    reason = _text(step, "reason", required=False)
+    step.changes["cancellation"] = CancellationRequest(str(step.role), reason, step.now)
+    step.changes["resume_state"] = step.order.state
+    step.data["requested_by"] = step.role
+    if reason:
+        step.data["reason"] = reason
+
+
+def resume(step: Step) -> None:
+    """The cancellation request is over and the order goes back to where it was."""
+    step.changes["cancellation"] = None
+    step.changes["resume_state"] = None
+    step.data["resumed"] = step.order.resume_state
+
+
+def accept_cancellation(step: Step) -> None:
+    """The cancellation request is granted (the refund is a separate effect)."""
+    step.changes["cancellation"] = None
+    step.changes["resume_state"] = None
+
+
+def open_dispute(step: Step) -> None:
+    """Keep who opened the dispute and why; timers stop (the disputed state has none)."""
+    reason = _text(step, "reason")
+    step.changes["dispute"] = Dispute(str(step.role), reason, step.now)
+    step.changes["cancellation"] = None
+    step.changes["resume_state"] = None
+    step.data["reason"] = reason
+    step.data["opened_by"] = step.role
+
+
+def resolve_dispute(step: Step) -> None:
+    """Staff's written resolution, kept on the order for both sides to see."""
+    resolution = _text(step, "resolution")
+    dispute = step.order.dispute
+    outcome = step.transition.removeprefix("resolve_")
+    part = step.params.get("seller_part") if outcome == "split" else None
+    if dispute is None:  # not reachable through the table; keeps the record whole
+        dispute = Dispute("staff", "", step.now)
+    step.changes["dispute"] = attrs.evolve(
+        dispute, outcome=outcome, resolution=resolution, resolved_by=step.actor,
+        resolved_at=step.now, seller_part=part,
+    )
+    step.data["outcome"] = outcome
+    step.data["resolution"] = resolution

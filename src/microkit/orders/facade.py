@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar
+
+import attrs
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..catalog.pricing import quote
-from ..errors import InvalidTransition, NotFound, PermissionDenied
+from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..escrow import ledger
 from ..events import Event
-from ..storage.base import Timer
-from ..storage.records import ORDERS, SERVICES, USERS
+from ..messaging.model import order_conversation_id
+from ..money import Money
+from ..storage.base import Timer, Tx
+from ..storage.records import CONVERSATIONS, ORDERS, SERVICES, USERS
+from . import _steps
 from .model import Order
-from .process import Outcome, Process, Role
+from .process import Outcome, Process, Role, Transition
 
-__all__ = ["OrdersFacade", "apply_transition", "role_of"]
+__all__ = ["OrdersFacade", "Page", "apply_transition", "role_of"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a listing, and the cursor of the next (None on the last page).
+
+    .. versionadded:: 0.1
+    """
+
+    items: tuple[T, ...]
+    next_cursor: str | None = None
 
 
 def role_of(order: Order, by: Actor) -> Role | None:
@@ -51,10 +69,16 @@ def apply_transition(
             actor=str(by),
             action=command,
         )
-    transition = process.choose(command, order.state, role)
-    outcome: Outcome = process.apply(
-        order, transition, role=role, actor=str(by), config=core.config, now=u.now, params=params
+    params = {**params, **_facts(u, order, process.candidates(command, order.state))}
+    outcome: Outcome = process.run(
+        order, command, role=role, actor=str(by), config=core.config, now=u.now, params=params
     )
+    _persist(u, order, outcome, by)
+    return outcome.order
+
+
+def _persist(u: Unit, order: Order, outcome: Outcome, by: Actor) -> None:
+    transition = outcome.transition
     u.tx.save(ORDERS, outcome.order, order.version)
     for txn in outcome.transactions:
         u.post(txn)
@@ -74,7 +98,14 @@ def apply_transition(
             **outcome.data,
         },
     )
-    return outcome.order
+
+
+def _facts(u: Unit, order: Order, candidates: Sequence[Transition]) -> dict[str, Any]:
+    """What guards need beyond the order, read in the same unit of work."""
+    if not any(_steps.seller_unresponsive in t.guards for t in candidates):
+        return {}
+    conv = u.tx.get(CONVERSATIONS, order_conversation_id(order.id))
+    return {"buyer_waiting_since": conv.buyer_waiting_since if conv is not None else None}
 
 
 class OrdersFacade:
@@ -108,36 +139,39 @@ class OrdersFacade:
         if by.kind != "user":
             raise PermissionDenied(f"{by} may not place orders: buyers are users",
                                    actor=str(by), action="place")
+        return self._core.run(lambda u: self.place_in(u, service_id, by, upgrades))
+
+    def place_in(
+        self, u: Unit, service_id: str, by: Actor, upgrades: Sequence[str] | Mapping[str, int]
+    ) -> Order:
+        """:meth:`place` inside a running unit of work (the cart places several at once)."""
         core = self._core
-
-        def command(u: Unit) -> Order:
-            service = u.tx.get(SERVICES, service_id)
-            if service is None or service.state != "approved":
-                raise NotFound("service", service_id)
-            if service.seller_id == by.id:
-                raise PermissionDenied(
-                    f"{by} may not buy their own service {service_id}", actor=str(by),
-                    action="place",
-                )
-            u.need(USERS, by.id, "user")
-            q = quote(service, upgrades, core.config)
-            order = Order(
-                id=new_id("o"), service_id=service.id, buyer_id=by.id,
-                seller_id=service.seller_id, title=service.title, lines=q.lines,
-                subtotal=q.subtotal, buyer_fee=q.buyer_fee, total=q.total,
-                seller_share=q.seller_share, commission=q.commission, delivery_days=q.days,
-                state=self.process.initial, placed_at=u.now, updated_at=u.now,
+        service = u.tx.get(SERVICES, service_id)
+        if service is None or service.state != "approved":
+            raise NotFound("service", service_id)
+        if service.seller_id == by.id:
+            raise PermissionDenied(
+                f"{by} may not buy their own service {service_id}", actor=str(by),
+                action="place",
             )
-            u.tx.add(ORDERS, order)
-            for timer in self.process.timers_for(order, core.config, u.now):
-                u.tx.schedule(timer)
-            u.emit("order.placed", f"order:{order.id}", str(by), {
-                "order_id": order.id, "service_id": service.id, "buyer_id": by.id,
-                "seller_id": service.seller_id, "total": order.total.amount,
-            })
-            return order
-
-        return core.run(command)
+        u.need(USERS, by.id, "user")
+        q = quote(service, upgrades, core.config)
+        order = Order(
+            id=new_id("o"), service_id=service.id, buyer_id=by.id,
+            seller_id=service.seller_id, title=service.title, lines=q.lines,
+            subtotal=q.subtotal, buyer_fee=q.buyer_fee, total=q.total,
+            seller_share=q.seller_share, commission=q.commission, delivery_days=q.days,
+            state=self.process.initial, placed_at=u.now, updated_at=u.now,
+            requirements_prompt=service.requirements,
+        )
+        u.tx.add(ORDERS, order)
+        for timer in self.process.timers_for(order, core.config, u.now):
+            u.tx.schedule(timer)
+        u.emit("order.placed", f"order:{order.id}", str(by), {
+            "order_id": order.id, "service_id": service.id, "buyer_id": by.id,
+            "seller_id": service.seller_id, "total": order.total.amount,
+        })
+        return order
 
     def get(self, order_id: str) -> Order:
         """An order by id. Raises NotFound."""
@@ -192,11 +226,182 @@ class OrdersFacade:
         return self._run(order_id, "accept", by)
 
     def cancel(self, order_id: str, *, by: Actor, reason: str = "") -> Order:
-        """Cancel: unpaid orders simply; paid ones before the seller starts, with a full refund.
+        """Cancel, when a rule of the table allows it; paid orders are refunded in full.
 
-        Raises: NotFound, PermissionDenied, InvalidTransition.
+        * buyer: an unpaid order at any time; an unstarted one once
+          ``seller_start_days`` passed; a late one; one whose seller left the
+          buyer's message unanswered for ``seller_response_hours``;
+        * seller: declines any order not yet delivered;
+        * staff: an unpaid order, or any order not yet delivered.
+
+        Raises: NotFound, PermissionDenied, InvalidTransition (saying why each rule
+        did not apply), ValidationError (reason over 10,000 characters).
         """
         return self._run(order_id, "cancel", by, reason=reason)
+
+    def submit_requirements(
+        self, order_id: str, *, by: Actor, text: str, attachments: Sequence[str] = ()
+    ) -> Order:
+        """The buyer sends what the service asked for; the order is ``paid`` (ready to start).
+
+        Raises: NotFound, PermissionDenied, InvalidTransition, ValidationError.
+        """
+        return self._run(order_id, "submit_requirements", by, text=text,
+                         attachments=tuple(attachments))
+
+    def request_cancellation(self, order_id: str, *, by: Actor, reason: str = "") -> Order:
+        """Either side asks to cancel; the other has ``mutual_cancel_hours`` to answer.
+
+        Silence until then follows ``mutual_cancel_default``. Every other timer
+        of the order stops meanwhile.
+
+        Raises: NotFound, PermissionDenied, InvalidTransition, ValidationError.
+        """
+        return self._run(order_id, "request_cancellation", by, reason=reason)
+
+    def accept_cancellation(self, order_id: str, *, by: Actor) -> Order:
+        """The other side agrees to cancel: ``cancelled``, full refund.
+
+        Raises: NotFound, PermissionDenied (the side that asked), InvalidTransition.
+        """
+        return self._run(order_id, "accept_cancellation", by)
+
+    def refuse_cancellation(self, order_id: str, *, by: Actor) -> Order:
+        """The other side refuses: the order goes back to the state it was in.
+
+        Raises: NotFound, PermissionDenied (the side that asked), InvalidTransition.
+        """
+        return self._run(order_id, "refuse_cancellation", by)
+
+    def withdraw_cancellation(self, order_id: str, *, by: Actor) -> Order:
+        """The side that asked takes the request back; the order goes on.
+
+        Raises: NotFound, PermissionDenied (not the side that asked), InvalidTransition.
+        """
+        return self._run(order_id, "withdraw_cancellation", by)
+
+    def open_dispute(self, order_id: str, *, by: Actor, reason: str) -> Order:
+        """Buyer or seller asks support to decide; the order's timers stop until resolved.
+
+        Raises: NotFound, PermissionDenied, InvalidTransition, ValidationError (no reason).
+        """
+        return self._run(order_id, "open_dispute", by, reason=reason)
+
+    def resolve_dispute(
+        self,
+        order_id: str,
+        *,
+        by: Actor,
+        outcome: Literal["release", "refund", "split"],
+        resolution: str,
+        seller_part: Money | None = None,
+    ) -> Order:
+        """Staff decide a dispute, with a written resolution both sides see.
+
+        Args:
+            outcome: ``"release"`` (the seller is paid as on completion: ``completed``),
+                ``"refund"`` (the buyer gets everything back: ``cancelled``), or
+                ``"split"`` (``settled``): ``seller_part`` of the price goes to the
+                seller's side, less the commission on that part; the rest is refunded.
+            resolution: the decision in words.
+            seller_part: for ``"split"`` only; strictly between 0 and the order's price.
+
+        Raises: NotFound, PermissionDenied (not staff), InvalidTransition (not disputed),
+        ValidationError (no resolution, a bad outcome or seller_part).
+        """
+        if outcome not in ("release", "refund", "split"):
+            raise ValidationError(
+                f"outcome: expected 'release', 'refund' or 'split', got {outcome!r}",
+                field="outcome", value=outcome,
+            )
+        if (seller_part is not None) != (outcome == "split"):
+            raise ValidationError(
+                "seller_part: expected Money for outcome='split' and None otherwise,"
+                f" got {seller_part!r}",
+                field="seller_part", value=seller_part,
+            )
+        return self._run(order_id, f"resolve_{outcome}", by, resolution=resolution,
+                         seller_part=seller_part)
+
+    def list(
+        self,
+        *,
+        by: Actor,
+        role: Literal["buyer", "seller"],
+        state: str | Sequence[str] | None = None,
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> Page[Order]:
+        """The actor's orders as buyer or seller, newest first, for dashboards.
+
+        Dashboard tabs are states: new (``("paid", "awaiting_requirements")``),
+        in progress, awaiting acceptance (``"delivered"``), completed, cancelled.
+
+        Args:
+            state: one state, several, or None for all.
+            cursor: ``page.next_cursor`` of the previous page.
+
+        Raises:
+            PermissionDenied: not a user.
+            ValidationError: an unknown state or role, a bad limit.
+        """
+        if by.kind != "user":
+            raise PermissionDenied(f"{by} has no orders of their own", actor=str(by),
+                                   action="list")
+        if role not in ("buyer", "seller"):
+            raise ValidationError(f"role: expected 'buyer' or 'seller', got {role!r}",
+                                  field="role", value=role)
+        states: tuple[str | None, ...]
+        if state is None:
+            states = (None,)
+        else:
+            states = (state,) if isinstance(state, str) else tuple(state)
+            known = set(self.process.states)
+            if not states or any(st not in known for st in states):
+                raise ValidationError(
+                    f"state: expected states of {sorted(known)}, got {state!r}",
+                    field="state", value=state,
+                )
+        if type(limit) is not int or not 1 <= limit <= 200:
+            raise ValidationError(f"limit: expected 1..200, got {limit!r}", field="limit",
+                                  value=limit)
+        column = f"{role}_id"
+
+        def read(tx: Tx) -> list[Order]:
+            found: list[Order] = []
+            for st in states:
+                where: dict[str, str | int | None] = {column: by.id}
+                if st is not None:
+                    where["state"] = st
+                found += tx.find(ORDERS, where, order_by="key", descending=True,
+                                 after=cursor, limit=limit + 1)
+            found.sort(key=lambda o: o.id, reverse=True)
+            return found[: limit + 1]
+
+        rows = self._core.query(read)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(tuple(rows), rows[-1].id if more and rows else None)
+
+    def _apply(self, order_id: str, transition: str, by: Actor, **params: Any) -> Order:
+        """Run one named transition (tests of the table; commands choose theirs)."""
+        core = self._core
+
+        def run(u: Unit) -> Order:
+            order = u.need(ORDERS, order_id, "order")
+            role = role_of(order, by)
+            if role is None:
+                raise PermissionDenied(f"{by} is neither the buyer nor the seller of order"
+                                       f" {order_id}", actor=str(by), action=transition)
+            t = core.process.get(transition)
+            facts = _facts(u, order, (t,))
+            outcome = core.process.apply(order, t, role=role, actor=str(by),
+                                         config=core.config, now=u.now,
+                                         params={**params, **facts})
+            _persist(u, order, outcome, by)
+            return outcome.order
+
+        return core.run(run)
 
     def run_timer(self, u: Unit, timer: Timer) -> str:
         """Run one due timer inside ``u``: a time-based transition or a clearance.
@@ -204,20 +409,25 @@ class OrdersFacade:
         Returns what happened: the transition name, ``"clear"``, or ``"dropped"``
         when the order moved on after the timer was set.
         """
-        order_id = timer.subject.partition(":")[2]
+        kind, _, order_id = timer.subject.partition(":")
+        if kind == "reviews":
+            from ..reviews.facade import publish_due
+
+            return publish_due(self._core, u, timer)
         order = u.tx.get(ORDERS, order_id)
         if order is None:
             return "dropped"
         if timer.name == "clear":
+            earned = order.seller_earned or order.seller_share
             u.post(
                 ledger.transfer(
                     f"order:{order.id}:clear", "clear", ledger.user_pending(order.seller_id),
-                    {ledger.user_available(order.seller_id): order.seller_share}, at=u.now,
+                    {ledger.user_available(order.seller_id): earned}, at=u.now,
                 )
             )
             u.emit("earnings.cleared", f"order:{order.id}", "system", {
                 "order_id": order.id, "seller_id": order.seller_id,
-                "amount": order.seller_share.amount,
+                "amount": earned.amount,
             })
             return "clear"
         if order.version != timer.version:

@@ -8,7 +8,14 @@ import attrs
 
 from ..money import Money
 
-__all__ = ["Delivery", "Order", "OrderLine"]
+__all__ = [
+    "CancellationRequest",
+    "Delivery",
+    "Dispute",
+    "Order",
+    "OrderLine",
+    "Requirements",
+]
 
 
 @attrs.frozen
@@ -41,6 +48,52 @@ class Delivery:
     message: str
     attachments: tuple[str, ...]
     at: dt.datetime
+
+
+@attrs.frozen
+class Requirements:
+    """The buyer's instructions for a service that asks for them.
+
+    .. versionadded:: 0.1
+    """
+
+    text: str
+    attachments: tuple[str, ...]
+    at: dt.datetime
+
+
+@attrs.frozen
+class CancellationRequest:
+    """One side asked to cancel; the other accepts or refuses within ``mutual_cancel_hours``.
+
+    .. versionadded:: 0.1
+    """
+
+    #: ``"buyer"`` or ``"seller"``.
+    requested_by: str
+    reason: str
+    at: dt.datetime
+
+
+@attrs.frozen
+class Dispute:
+    """A dispute: who opened it and why, and staff's written resolution once resolved.
+
+    .. versionadded:: 0.1
+    """
+
+    #: ``"buyer"`` or ``"seller"``.
+    opened_by: str
+    reason: str
+    opened_at: dt.datetime
+    #: ``"release"``, ``"refund"`` or ``"split"`` once resolved.
+    outcome: str | None = None
+    #: Staff's written resolution; both sides see it.
+    resolution: str | None = None
+    resolved_by: str | None = None
+    resolved_at: dt.datetime | None = None
+    #: For a split: the part of the price that went to the seller's side, before commission.
+    seller_part: Money | None = None
 
 
 @attrs.frozen
@@ -85,7 +138,41 @@ class Order:
     last_reason: str | None = None
     #: Bumped by every transition; saves are compare-and-set on it.
     version: int = 1
+    #: What the service asks the buyer to send before work starts ("" for nothing).
+    requirements_prompt: str = ""
+    #: The buyer's answer to ``requirements_prompt``, once sent.
+    requirements: Requirements | None = None
+    #: When the escrow was funded.
+    paid_at: dt.datetime | None = None
+    #: When the order became ready for work (paid, and requirements sent if asked);
+    #: ``seller_start_days`` count from here.
+    ready_at: dt.datetime | None = None
+    #: A pending mutual-cancellation request, while the order is ``cancellation_requested``.
+    cancellation: CancellationRequest | None = None
+    #: The state to go back to when a cancellation request is refused or withdrawn.
+    resume_state: str | None = None
+    #: The open or resolved dispute, if there was one.
+    dispute: Dispute | None = None
+    #: When the order reached a final state (completed, cancelled, settled, expired).
+    closed_at: dt.datetime | None = None
+    #: What the seller earned net of commission, once released (less than
+    #: ``seller_share`` after a split).
+    seller_earned: Money | None = None
+    #: What went back to the buyer, once refunded.
+    refunded: Money | None = None
 
     def is_late(self, now: dt.datetime) -> bool:
-        """Whether work started and the due time passed with no delivery since."""
-        return self.due_at is not None and now > self.due_at and self.state == "in_progress"
+        """Whether work started and the due time passed before any delivery."""
+        return (
+            self.due_at is not None
+            and now > self.due_at
+            and self.state == "in_progress"
+            and not self.deliveries
+        )
+
+    @property
+    def delivered_on_time(self) -> bool | None:
+        """Whether the first delivery came by the due time; None before any delivery."""
+        if not self.deliveries or self.due_at is None:
+            return None
+        return self.deliveries[0].at <= self.due_at

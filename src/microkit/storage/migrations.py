@@ -19,12 +19,19 @@ import attrs
 from ._search_sql import MIGRATION_STATEMENTS as _CATALOG_SEARCH
 from .base import RecordKind
 from .records import (
+    CARTS,
     CATEGORIES,
+    CHECKOUTS,
+    CONVERSATIONS,
+    MESSAGES,
     ORDERS,
     PAYMENT_LINKS,
     PAYMENTS,
     PAYOUTS,
+    RATINGS,
     REFUNDS,
+    RESPONSE_STATS,
+    REVIEWS,
     SERVICES,
     USERS,
     WEBHOOKS,
@@ -98,6 +105,19 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     # Catalog search: filter/sort columns and aggregates per service, plus full text
     # (SQLite FTS5 / PostgreSQL tsvector + GIN). See storage/_search_sql.py.
     Migration(2, "catalog search index and service aggregates", _CATALOG_SEARCH),
+    Migration(
+        3,
+        "order rules: conversations, messages, response times, reviews, ratings, cart",
+        (
+            *record_table(CONVERSATIONS),  # type: ignore[arg-type]
+            *record_table(MESSAGES),  # type: ignore[arg-type]
+            *record_table(RESPONSE_STATS),  # type: ignore[arg-type]
+            *record_table(REVIEWS, published="INTEGER"),  # type: ignore[arg-type]
+            *record_table(RATINGS),  # type: ignore[arg-type]
+            *record_table(CARTS),  # type: ignore[arg-type]
+            *record_table(CHECKOUTS),  # type: ignore[arg-type]
+        ),
+    ),
     Migration(
         4,
         "payments: refunds, processed webhooks, gateway-reference links; payouts",

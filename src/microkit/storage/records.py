@@ -6,19 +6,29 @@ from typing import Final
 
 from ..catalog.model import Category, Service
 from ..escrow._payout import Payout
+from ..messaging.model import Conversation, Message, ResponseStats
+from ..orders.cart_model import Cart, CheckoutRecord
 from ..orders.model import Order
 from ..payments.model import Payment, PaymentLink, ProcessedWebhook, Refund
+from ..reviews.model import RatingSummary, Review
 from ..users import User
 from .base import RecordKind
 
 __all__ = [
     "ALL_KINDS",
+    "CARTS",
     "CATEGORIES",
+    "CHECKOUTS",
+    "CONVERSATIONS",
+    "MESSAGES",
     "ORDERS",
     "PAYMENTS",
     "PAYMENT_LINKS",
     "PAYOUTS",
+    "RATINGS",
     "REFUNDS",
+    "RESPONSE_STATS",
+    "REVIEWS",
     "SERVICES",
     "USERS",
     "WEBHOOKS",
@@ -71,8 +81,44 @@ PAYOUTS: Final = RecordKind(
     fixed=frozenset({"seller_id"}),
 )
 
+# -- order rules: conversations, reviews, cart (migration 3) --------------------------
+CONVERSATIONS: Final = RecordKind(
+    "conversations",
+    Conversation,
+    index={
+        "buyer_id": lambda c: c.buyer_id,
+        "seller_id": lambda c: c.seller_id,
+        # Recent first in the inbox; unique, so it pages as a cursor.
+        "recent": lambda c: f"{c.last_message_at.isoformat()}|{c.id}",
+    },
+    indexed=frozenset({"buyer_id", "seller_id"}),
+    fixed=frozenset({"buyer_id", "seller_id"}),
+)
+MESSAGES: Final = RecordKind(
+    "messages", Message, index={"conversation_id": lambda m: m.conversation_id},
+    fixed=frozenset({"conversation_id"}),
+)
+RESPONSE_STATS: Final = RecordKind("response_stats", ResponseStats)
+REVIEWS: Final = RecordKind(
+    "reviews",
+    Review,
+    index={
+        "service_id": lambda r: r.service_id,
+        "subject_id": lambda r: r.subject_id,
+        "published": lambda r: int(r.published),
+        "created": lambda r: f"{r.created_at.isoformat()}|{r.id}",
+    },
+    indexed=frozenset({"service_id", "subject_id"}),
+    fixed=frozenset({"service_id", "subject_id", "created"}),
+)
+RATINGS: Final = RecordKind("ratings", RatingSummary)
+CARTS: Final = RecordKind("carts", Cart)
+CHECKOUTS: Final = RecordKind("checkouts", CheckoutRecord)
+
 #: Every kind; a migration creates a table for each.
 ALL_KINDS: Final[tuple[RecordKind[object], ...]] = (
     USERS, CATEGORIES, SERVICES, ORDERS, PAYMENTS,  # type: ignore[assignment]
     REFUNDS, WEBHOOKS, PAYMENT_LINKS, PAYOUTS,
+    CONVERSATIONS, MESSAGES, RESPONSE_STATS, REVIEWS, RATINGS,
+    CARTS, CHECKOUTS,
 )

@@ -1,0 +1,1 @@
+"""Reviews: buyers rate orders, sellers reply and rate buyers; aggregates kept incrementally."""
