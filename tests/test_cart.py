@@ -1,0 +1,84 @@
+"""The cart (MicroLibya): add, remove, view, checkout with one payment; changes reported."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+import microkit as mk
+from microkit import Money
+
+if TYPE_CHECKING:
+    from conftest import World
+
+
+def test_checkout_places_orders_funded_separately_by_one_payment(microlibya: World) -> None:
+    w, m = microlibya, microlibya.market
+    other = w.add_service("20")
+    m.cart.add(w.service.id, by=w.amal, upgrades=[w.service.upgrades[0].id], quantity=2)
+    m.cart.add(other.id, by=w.amal)
+    view = m.cart.view(by=w.amal)
+    assert view.total == Money.of("69.380", "LYD") and view.problems == ()
+    result = m.cart.checkout(by=w.amal, gateway="sandbox", idempotency_key="cart-1")
+    assert len(result.orders) == 3 and all(o.state == "paid" for o in result.orders)
+    assert result.payment.amount == Money.of("69.380", "LYD")
+    for order in result.orders:
+        escrow = m.ledger.account_balance(f"escrow:order:{order.id}")
+        assert escrow == order.total
+    assert m.cart.view(by=w.amal).lines == ()
+    again = m.cart.checkout(by=w.amal, gateway="sandbox", idempotency_key="cart-1")
+    assert [o.id for o in again.orders] == [o.id for o in result.orders]
+    assert m.ledger.verify().ok
+
+
+def test_inactive_or_repriced_services_are_reported_not_bought(seeded: World) -> None:
+    m, w = seeded.market, seeded
+    keep = w.add_service("5")
+    gone = w.add_service("10")
+    pricier = w.add_service("15")
+    for svc in (keep, gone, pricier):
+        m.cart.add(svc.id, by=w.amal)
+    m.catalog.pause(gone.id, by=w.omar)
+    m.catalog.update_service(pricier.id, by=w.omar, price=Money.of("20", "USD"))
+    if m.catalog.get(pricier.id).state != "approved":
+        m.catalog.approve(pricier.id, by=w.staff)
+    view = m.cart.view(by=w.amal)
+    status = {line.item.service_id: line.status for line in view.lines}
+    assert status == {keep.id: "ok", gone.id: "unavailable", pricier.id: "price_changed"}
+    assert view.total == Money.of("5", "USD")
+    result = m.cart.checkout(by=w.amal, gateway="sandbox", idempotency_key="k")
+    assert [o.service_id for o in result.orders] == [keep.id]
+    assert {line.item.service_id for line in result.skipped} == {gone.id, pricier.id}
+    left = m.cart.view(by=w.amal).lines
+    assert {line.item.service_id for line in left} == {gone.id, pricier.id}
+    repriced = next(line for line in left if line.item.service_id == pricier.id)
+    m.cart.confirm(repriced.item.id, by=w.amal)
+    assert m.cart.view(by=w.amal).total == Money.of("20", "USD")
+
+
+def test_failed_payment_buys_nothing_and_keeps_the_cart(seeded: World) -> None:
+    m, w = seeded.market, seeded
+    m.cart.add(w.service.id, by=w.amal)
+    with pytest.raises(mk.InsufficientFunds):
+        m.cart.checkout(by=w.amal, gateway="balance", idempotency_key="k")
+    assert len(m.cart.view(by=w.amal).lines) == 1
+    assert all(o.state == "cancelled" for o in m.orders.list(by=w.amal, role="buyer").items)
+    assert m.ledger.verify().ok
+
+
+def test_bad_cart_input(seeded: World) -> None:
+    m, w = seeded.market, seeded
+    with pytest.raises(mk.ValidationError):
+        m.cart.checkout(by=w.amal, gateway="sandbox", idempotency_key="empty")
+    for quantity in (0, 11, 1.5):
+        with pytest.raises(mk.ValidationError):
+            m.cart.add(w.service.id, by=w.amal, quantity=quantity)  # type: ignore[arg-type]
+    with pytest.raises(mk.PermissionDenied):
+        m.cart.add(w.service.id, by=w.omar)
+    with pytest.raises(mk.NotFound):
+        m.cart.remove("ci_nope", by=w.amal)
+    item = m.cart.add(w.service.id, by=w.amal)
+    assert m.cart.add(w.service.id, by=w.amal).quantity == 2
+    m.cart.remove(item.id, by=w.amal)
+    assert m.cart.view(by=w.amal).lines == ()
