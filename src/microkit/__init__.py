@@ -6,7 +6,18 @@ PostgreSQL storage.
 """
 
 from .actors import Actor
-from .catalog.model import Category, Service, Upgrade, UpgradeSpec
+from .catalog.model import (
+    Category,
+    SearchHit,
+    SearchPage,
+    SellerProfile,
+    Service,
+    ServiceDraft,
+    ServiceStats,
+    ServiceView,
+    Upgrade,
+    UpgradeSpec,
+)
 from .clock import FrozenClock, SystemClock
 from .config import MarketConfig
 from .errors import (
@@ -68,7 +79,13 @@ __all__ = [
     "PermissionDenied",
     "PluginError",
     "PriceOutOfRange",
+    "SearchHit",
+    "SearchPage",
+    "SellerProfile",
     "Service",
+    "ServiceDraft",
+    "ServiceStats",
+    "ServiceView",
     "StorageError",
     "SystemClock",
     "TickSummary",

@@ -26,6 +26,8 @@ from typing import Final, Literal, get_args
 
 import attrs
 
+from .model import Service, ServiceStats
+
 __all__ = [
     "SORTS",
     "Key",
@@ -100,13 +102,17 @@ class SearchSpec:
 
 @attrs.frozen
 class SearchRow:
-    """A hit as storage returns it: the service id and its sort key.
+    """A hit as storage returns it: the service id and its sort key, and the service
+    record and aggregates when the backend read them in the same pass (else the
+    catalog looks them up).
 
     .. versionadded:: 0.1
     """
 
     service_id: str
     key: Key
+    service: Service | None = None
+    stats: ServiceStats | None = None
 
 
 @attrs.frozen

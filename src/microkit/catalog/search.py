@@ -184,12 +184,13 @@ def run(tx: Tx, spec: SearchSpec, cursor: object) -> SearchPage:
     page = spec.limit
     rows = tx.search_services(attrs.evolve(spec, limit=page + 1))
     shown = rows[:page]
-    stats = tx.service_stats([r.service_id for r in shown])
+    missing = [r.service_id for r in shown if r.stats is None]
+    stats = tx.service_stats(missing) if missing else {}
     hits = []
     for row in shown:
-        service = tx.get(SERVICES, row.service_id)
+        service = row.service or tx.get(SERVICES, row.service_id)
         if service is not None and service.state == "approved":
-            hits.append(SearchHit(service, stats[row.service_id]))
+            hits.append(SearchHit(service, row.stats or stats[row.service_id]))
     more = len(rows) > page
     return SearchPage(tuple(hits), encode_cursor(spec, shown[-1].key) if more else None)
 

@@ -141,7 +141,8 @@ class MemorySearch:
                 rating=rating_avg(e.points, e.ratings), ratings=e.ratings, orders=e.orders,
             )
             if keyset_after(key, spec.after):
-                rows.append(SearchRow(service_id, key))
+                stats = ServiceStats(e.orders, e.ratings, rating_avg(e.points, e.ratings))
+                rows.append(SearchRow(service_id, key, None, stats))
         rows.sort(key=lambda r: r.key)
         return rows[: spec.limit]
 

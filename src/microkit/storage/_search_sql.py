@@ -17,12 +17,14 @@ Query text never becomes SQL: terms are FTS5 strings (``fts5_match``) or a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 from ..catalog._normalize import fts5_match
-from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta, rating_avg
-from ..catalog.model import ServiceStats
+from ..catalog.indexing import Key, SearchDoc, SearchRow, SearchSpec, StatsDelta, rating_avg
+from ..catalog.model import Service, ServiceStats
+from ._codec import codec_for
 
 __all__ = [
     "MIGRATION_STATEMENTS",
@@ -36,14 +38,15 @@ __all__ = [
 _CHUNK: Final = 500
 
 _COLUMNS_SQLITE: Final = (
-    "seq INTEGER PRIMARY KEY, service_id TEXT NOT NULL UNIQUE, seller_id TEXT NOT NULL,"
+    "rid INTEGER PRIMARY KEY, service_id TEXT NOT NULL UNIQUE, seller_id TEXT NOT NULL,"
     " category TEXT NOT NULL, cats TEXT NOT NULL, listed INTEGER NOT NULL,"
     " price INTEGER NOT NULL, delivery_days INTEGER NOT NULL, created_at TEXT NOT NULL,"
     " orders_completed INTEGER NOT NULL DEFAULT 0, rating_points INTEGER NOT NULL DEFAULT 0,"
     " rating_count INTEGER NOT NULL DEFAULT 0, title TEXT NOT NULL, body TEXT NOT NULL"
 )
 _COLUMNS_PG: Final = (
-    "seq BIGSERIAL PRIMARY KEY, service_id TEXT NOT NULL UNIQUE, seller_id TEXT NOT NULL,"
+    "rid BIGINT PRIMARY KEY DEFAULT (-nextval('catalog_search_seq')),"
+    " service_id TEXT NOT NULL UNIQUE, seller_id TEXT NOT NULL,"
     " category TEXT NOT NULL, cats TEXT NOT NULL, listed BOOLEAN NOT NULL,"
     " price BIGINT NOT NULL, delivery_days INTEGER NOT NULL, created_at TEXT NOT NULL,"
     " orders_completed BIGINT NOT NULL DEFAULT 0, rating_points BIGINT NOT NULL DEFAULT 0,"
@@ -54,6 +57,7 @@ _COLUMNS_PG: Final = (
 
 #: Migration 2's statements (per dialect where they differ).
 MIGRATION_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
+    {"postgresql": "CREATE SEQUENCE catalog_search_seq"},
     {
         "sqlite": f"CREATE TABLE catalog_search ({_COLUMNS_SQLITE})",
         "postgresql": f"CREATE TABLE catalog_search ({_COLUMNS_PG})",
@@ -62,12 +66,12 @@ MIGRATION_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
     # inside category slugs. columnsize=0: no per-row size table (no bm25 is used).
     {
         "sqlite": "CREATE VIRTUAL TABLE catalog_fts USING fts5(title, body, cats,"
-        " content='catalog_search', content_rowid='seq', columnsize=0,"
+        " content='catalog_search', content_rowid='rid', columnsize=0,"
         " tokenize=\"unicode61 remove_diacritics 0 tokenchars '-'\")",
         "postgresql": "CREATE INDEX ix_catalog_search_tsv ON catalog_search USING GIN (tsv_all)",
     },
-    "CREATE INDEX ix_catalog_search_category ON catalog_search (category, seq)",
-    "CREATE INDEX ix_catalog_search_seller ON catalog_search (seller_id, seq)",
+    "CREATE INDEX ix_catalog_search_category ON catalog_search (category, rid)",
+    "CREATE INDEX ix_catalog_search_seller ON catalog_search (seller_id, rid)",
 )
 
 
@@ -104,40 +108,42 @@ def index_services(tx: _Tx, docs: Sequence[SearchDoc]) -> None:
     for chunk in _chunks(list(latest)):
         marks = ",".join("?" * len(chunk))
         cur.execute(
-            q(f"SELECT service_id, seq, listed, title, body, cats FROM catalog_search"
+            q(f"SELECT service_id, rid, listed, title, body, cats FROM catalog_search"
               f" WHERE service_id IN ({marks})"),
             list(chunk),
         )
-        for sid, seq, listed, title, body, cats in cur.fetchall():
-            existing[sid] = (int(seq), bool(listed), title, body, cats)
+        for sid, rid, listed, title, body, cats in cur.fetchall():
+            existing[sid] = (int(rid), bool(listed), title, body, cats)
 
     fts_delete: list[tuple[int, str, str, str]] = []
     fts_insert: list[tuple[int, str, str, str]] = []
     updates: list[tuple[Any, ...]] = []
     inserts: list[tuple[Any, ...]] = []
-    next_seq = 0
+    # rid = -seq: the newest service has the smallest rowid, so FTS5 reads newest first
+    # in its fast (ascending) direction. Writers are serialized, so min - 1 is free.
+    next_rid = 0
     if sqlite and len(existing) < len(latest):
-        cur.execute("SELECT coalesce(max(seq), 0) FROM catalog_search")
-        next_seq = int(cur.fetchone()[0])
+        cur.execute("SELECT coalesce(min(rid), 0) FROM catalog_search")
+        next_rid = int(cur.fetchone()[0])
     for doc in latest.values():
         cats = " ".join(doc.categories)
         values = (doc.seller_id, doc.categories[0], cats, doc.listed, doc.price,
                   doc.delivery_days, doc.created_at.isoformat(), doc.title, doc.body)
         old = existing.get(doc.service_id)
         if old is None:
-            next_seq += 1
-            seq = next_seq
-            inserts.append(((seq,) if sqlite else ()) + (doc.service_id, *values))
+            next_rid -= 1
+            rid = next_rid
+            inserts.append(((rid,) if sqlite else ()) + (doc.service_id, *values))
             if doc.listed:
-                fts_insert.append((seq, doc.title, doc.body, cats))
+                fts_insert.append((rid, doc.title, doc.body, cats))
             continue
-        seq, was_listed, title, body, old_cats = old
-        updates.append((*values, seq))
+        rid, was_listed, title, body, old_cats = old
+        updates.append((*values, rid))
         same_text = (title, body, old_cats) == (doc.title, doc.body, cats)
         if was_listed and not (doc.listed and same_text):
-            fts_delete.append((seq, title, body, old_cats))
+            fts_delete.append((rid, title, body, old_cats))
         if doc.listed and not (was_listed and same_text):
-            fts_insert.append((seq, doc.title, doc.body, cats))
+            fts_insert.append((rid, doc.title, doc.body, cats))
 
     cols = ("seller_id, category, cats, listed, price, delivery_days, created_at, title, body")
     if sqlite and fts_delete:  # external content: delete with the old values, before they change
@@ -148,9 +154,9 @@ def index_services(tx: _Tx, docs: Sequence[SearchDoc]) -> None:
         )
     if updates:
         sets = ", ".join(f"{c.strip()} = ?" for c in cols.split(","))
-        cur.executemany(q(f"UPDATE catalog_search SET {sets} WHERE seq = ?"), updates)
+        cur.executemany(q(f"UPDATE catalog_search SET {sets} WHERE rid = ?"), updates)
     if inserts:
-        head = "seq, " if sqlite else ""
+        head = "rid, " if sqlite else ""
         marks = ",".join("?" * len(inserts[0]))
         cur.executemany(
             q(f"INSERT INTO catalog_search ({head}service_id, {cols}) VALUES ({marks})"), inserts
@@ -214,9 +220,18 @@ _AVG: Final = (
     "(CASE WHEN s.rating_count > 0 THEN CAST(s.rating_points AS DOUBLE PRECISION) / 100.0"
     " / s.rating_count ELSE 0.0 END)"
 )
+# The hit's search columns and its service record (one statement, no lookup per hit).
 _SELECT: Final = (
-    "SELECT s.seq, s.service_id, s.price, s.rating_points, s.rating_count, s.orders_completed"
+    "SELECT s.rid, s.service_id, s.price, s.rating_points, s.rating_count,"
+    " s.orders_completed, sv.data"
 )
+_JOIN_SERVICE: Final = " JOIN services sv ON sv.key = s.service_id"
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode(data: str) -> Service:
+    """A service record from its stored JSON; cached, since the same hits recur."""
+    return codec_for(Service).loads(data)
 
 
 def _filters(spec: SearchSpec, *, category: bool) -> tuple[list[str], list[Any]]:
@@ -240,8 +255,10 @@ def _filters(spec: SearchSpec, *, category: bool) -> tuple[list[str], list[Any]]
     return clauses, params
 
 
-def _row(r: Sequence[Any], key: tuple[float | int, ...]) -> SearchRow:
-    return SearchRow(str(r[1]), key)
+def _row(r: Sequence[Any], key: Key) -> SearchRow:
+    orders, points, count = int(r[5]), int(r[3]), int(r[4])
+    return SearchRow(str(r[1]), key, _decode(r[6]),
+                     ServiceStats(orders, count, rating_avg(points, count)))
 
 
 def search_services(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
@@ -268,24 +285,24 @@ def _sqlite_relevance(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
     rows: list[SearchRow] = []
     cur = tx.cursor
     for tier, match in tiers:
-        after_seq: int | None = None
+        after_rid: int | None = None
         if spec.after is not None:
             if spec.after[0] > tier:
                 continue
             if spec.after[0] == tier:
-                after_seq = -int(spec.after[1])
+                after_rid = int(spec.after[1])
         want = spec.limit - len(rows)
         if want <= 0:
             break
         sql = (
-            f"{_SELECT} FROM catalog_fts JOIN catalog_search s ON s.seq = catalog_fts.rowid"
-            f" WHERE catalog_fts MATCH ?{where}"
-            + (" AND catalog_fts.rowid < ?" if after_seq is not None else "")
-            + " ORDER BY catalog_fts.rowid DESC LIMIT ?"
+            f"{_SELECT} FROM catalog_fts JOIN catalog_search s ON s.rid = catalog_fts.rowid"
+            f"{_JOIN_SERVICE} WHERE catalog_fts MATCH ?{where}"
+            + (" AND catalog_fts.rowid > ?" if after_rid is not None else "")
+            + " ORDER BY catalog_fts.rowid LIMIT ?"
         )
-        args = [match, *params, *(() if after_seq is None else (after_seq,)), want]
+        args = [match, *params, *(() if after_rid is None else (after_rid,)), want]
         cur.execute(sql, args)
-        rows += [_row(r, (tier, -int(r[0]))) for r in cur.fetchall()]
+        rows += [_row(r, (tier, int(r[0]))) for r in cur.fetchall()]
     return rows
 
 
@@ -296,7 +313,7 @@ def _generic(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
     tier_sql = "0"
     if spec.terms and sqlite:
         cat = f" AND cats : {_fts_string(spec.category)}" if spec.category is not None else ""
-        source = "catalog_fts JOIN catalog_search s ON s.seq = catalog_fts.rowid"
+        source = "catalog_fts JOIN catalog_search s ON s.rid = catalog_fts.rowid"
         clauses.insert(0, "catalog_fts MATCH ?")
         params.insert(0, f"{{title body}} : ({fts5_match(spec.terms)}){cat}")
     elif spec.terms:  # PostgreSQL: the query's tsquery, computed once
@@ -309,12 +326,12 @@ def _generic(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
         clauses.insert(0, "s.listed = TRUE")
     # (expression, descending) per key component; the key negates descending ones.
     order: list[tuple[str, bool]] = {
-        "relevance": [(tier_sql, False), ("s.seq", True)],
-        "newest": [("s.seq", True)],
-        "price": [("s.price", False), ("s.seq", True)],
-        "-price": [("s.price", True), ("s.seq", True)],
-        "rating": [(_AVG, True), ("s.rating_count", True), ("s.seq", True)],
-        "best_selling": [("s.orders_completed", True), ("s.seq", True)],
+        "relevance": [(tier_sql, False), ("s.rid", False)],
+        "newest": [("s.rid", False)],
+        "price": [("s.price", False), ("s.rid", False)],
+        "-price": [("s.price", True), ("s.rid", False)],
+        "rating": [(_AVG, True), ("s.rating_count", True), ("s.rid", False)],
+        "best_selling": [("s.orders_completed", True), ("s.rid", False)],
     }[spec.sort]
     if spec.after is not None:
         ors: list[str] = []
@@ -325,23 +342,23 @@ def _generic(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
             params += [-spec.after[j] if order[j][1] else spec.after[j] for j in range(i + 1)]
         clauses.append("(" + " OR ".join(ors) + ")")
     sql = (
-        f"{_SELECT}, {tier_sql} FROM {source} WHERE " + " AND ".join(clauses)
-        + " ORDER BY " + ", ".join(f"{e}{' DESC' if d else ''}" for e, d in order)
+        f"{_SELECT}, {tier_sql} FROM {source}{_JOIN_SERVICE} WHERE " + " AND ".join(clauses)
+        + " ORDER BY " + ", ".join(f"{e}{' DESC' if d else ''}" for e, d in order if e != "0")
         + " LIMIT ?"
     )
     cur = tx.cursor
     cur.execute(tx.sql(sql), [*params, spec.limit])
     out = []
     for r in cur.fetchall():
-        seq, price, points, count, orders, tier = (int(r[0]), int(r[2]), int(r[3]), int(r[4]),
-                                                   int(r[5]), int(r[6]))
-        key: tuple[float | int, ...] = {
-            "relevance": (tier, -seq),
-            "newest": (-seq,),
-            "price": (price, -seq),
-            "-price": (-price, -seq),
-            "rating": (-rating_avg(points, count), -count, -seq),
-            "best_selling": (-orders, -seq),
+        rid, price, points, count, orders, tier = (int(r[0]), int(r[2]), int(r[3]), int(r[4]),
+                                                   int(r[5]), int(r[7]))
+        key: Key = {
+            "relevance": (tier, rid),
+            "newest": (rid,),
+            "price": (price, rid),
+            "-price": (-price, rid),
+            "rating": (-rating_avg(points, count), -count, rid),
+            "best_selling": (-orders, rid),
         }[spec.sort]
         out.append(_row(r, key))
     return out
