@@ -8,6 +8,7 @@ is open.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
 
@@ -50,10 +51,8 @@ class OrderMachine(RuleBasedStateMachine):
         return self.m.catalog.approve(svc.id, by=STAFF).id
 
     def _try(self, command: object, *args: object, **kwargs: object) -> None:
-        try:
+        with contextlib.suppress(*EXPECTED):
             command(*args, **kwargs)  # type: ignore[operator]
-        except EXPECTED:
-            pass
 
     def _pick(self, data: st.DataObject) -> str:
         return data.draw(st.sampled_from(self.orders), label="order")
