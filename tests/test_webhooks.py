@@ -46,7 +46,8 @@ def test_pay_orders_is_all_or_nothing(seeded: World) -> None:
 
 def test_pay_orders_from_the_balance_is_all_or_nothing(seeded: World) -> None:
     m = seeded.market
-    m.orders.cancel(seeded.paid().id, by=seeded.amal)  # 5 USD on amal's balance
+    m.payments.top_up(Money.of("5", "USD"), by=seeded.amal, gateway="sandbox",
+                      idempotency_key="top")
     a, b = seeded.place(), seeded.place()
     before = seeded.snapshot()
     with pytest.raises(mk.InsufficientFunds):
@@ -75,3 +76,374 @@ def test_pay_orders_refuses_another_buyers_order(seeded: World) -> None:
         m.payments.pay_orders([mine.id, hers.id], by=seeded.amal, gateway="sandbox",
                               idempotency_key="k")
     assert m.payments.gateway("sandbox").charges == {}  # type: ignore[attr-defined]
+
+
+# -- webhooks --------------------------------------------------------------------------
+
+from typing import Any  # noqa: E402
+
+from microkit.payments.builtin import SandboxGateway  # noqa: E402
+from microkit.payments.gateway import ChargeRequest, ChargeResult  # noqa: E402
+
+
+def sandbox(world: World, name: str = "sandbox") -> SandboxGateway:
+    gw = world.market.payments.gateway(name)
+    assert isinstance(gw, SandboxGateway)
+    return gw
+
+
+def pending_payment(world: World, *, upgrade: bool = False) -> tuple[mk.Order, mk.Payment]:
+    gw = sandbox(world)
+    gw.outcome = "pending"
+    order = world.place(upgrade=upgrade)
+    payment = world.market.payments.pay(order.id, by=world.amal, gateway="sandbox",
+                                        idempotency_key=f"k-{order.id}")
+    gw.outcome = "succeeded"
+    assert payment.state == "pending" and payment.reference
+    return order, payment
+
+
+def test_pending_charge_is_paid_by_its_webhook_exactly_once(seeded: World) -> None:
+    m = seeded.market
+    order, payment = pending_payment(seeded)
+    assert m.orders.get(order.id).state == "pending_payment"
+    assert payment.reference is not None
+    headers, body = sandbox(seeded).webhook(payment.reference, event_id="ev_1")
+    first = m.payments.handle_webhook("sandbox", headers, body)
+    assert (first.outcome, first.subject) == ("applied", f"payment:{payment.id}")
+    assert m.orders.get(order.id).state == "paid"
+    assert m.payments.get(payment.id).state == "succeeded"
+    before = seeded.snapshot()
+    again = m.payments.handle_webhook("sandbox", headers, body)
+    assert again.outcome == "duplicate"
+    assert seeded.snapshot() == before
+    # Another delivery of the same news under a new event id moves nothing either.
+    h2, b2 = sandbox(seeded).webhook(payment.reference, event_id="ev_2")
+    assert m.payments.handle_webhook("sandbox", h2, b2).outcome == "ignored"
+    assert m.ledger.account_balance(f"escrow:order:{order.id}") == order.total
+    assert m.ledger.verify().ok
+
+
+def test_failure_arriving_after_success_is_ignored(seeded: World) -> None:
+    m = seeded.market
+    order, payment = pending_payment(seeded)
+    assert payment.reference is not None
+    ok = sandbox(seeded).webhook(payment.reference, "charge.succeeded", event_id="a")
+    late_fail = sandbox(seeded).webhook(payment.reference, "charge.failed", event_id="b")
+    assert m.payments.handle_webhook("sandbox", *ok).outcome == "applied"
+    assert m.payments.handle_webhook("sandbox", *late_fail).outcome == "ignored"
+    assert m.orders.get(order.id).state == "paid"
+    assert m.ledger.verify().ok
+
+
+def test_failure_then_late_success_still_applies_the_money(seeded: World) -> None:
+    m = seeded.market
+    order, payment = pending_payment(seeded)
+    assert payment.reference is not None
+    fail = sandbox(seeded).webhook(payment.reference, "charge.failed", event_id="a")
+    ok = sandbox(seeded).webhook(payment.reference, "charge.succeeded", event_id="b")
+    assert m.payments.handle_webhook("sandbox", *fail).outcome == "applied"
+    assert m.payments.get(payment.id).state == "failed"
+    assert m.payments.handle_webhook("sandbox", *ok).outcome == "applied"
+    assert m.payments.get(payment.id).state == "succeeded"
+    assert m.orders.get(order.id).state == "paid"
+    assert m.ledger.verify().ok
+
+
+def test_capture_for_a_cancelled_order_lands_on_the_buyer_balance(seeded: World) -> None:
+    m = seeded.market
+    order, payment = pending_payment(seeded)
+    m.orders.cancel(order.id, by=seeded.amal)
+    assert payment.reference is not None
+    result = m.payments.handle_webhook("sandbox", *sandbox(seeded).webhook(payment.reference))
+    assert result.outcome == "applied"
+    assert m.orders.get(order.id).state == "cancelled"
+    assert m.ledger.balance("amal").available == order.total
+    assert m.ledger.verify().ok
+
+
+def test_webhook_for_an_unknown_charge_moves_nothing(seeded: World) -> None:
+    m = seeded.market
+    before = seeded.snapshot()["balances"]
+    result = m.payments.handle_webhook("sandbox", *sandbox(seeded).webhook("sbx_ch_999"))
+    assert result.outcome == "unmatched"
+    assert seeded.snapshot()["balances"] == before
+    assert m.ledger.verify().ok
+
+
+def test_webhook_that_overtakes_the_charge_answer_is_applied_when_it_is_recorded(
+    make_world: Any,
+) -> None:
+    holder: dict[str, mk.Marketplace] = {}
+
+    class Racing:
+        """Answers pending, but its success webhook is delivered before the answer."""
+
+        name = "racing"
+        currencies: frozenset[str] = frozenset()
+
+        def __init__(self, clock: Any) -> None:
+            self.inner = SandboxGateway(name="racing", clock=clock)
+
+        def create_charge(self, request: ChargeRequest) -> ChargeResult:
+            self.inner.outcome = "pending"
+            result = self.inner.create_charge(request)
+            assert result.reference is not None
+            headers, body = self.inner.webhook(result.reference)
+            # The sandbox echoes the payment id; drop it, as many processors would.
+            import json
+
+            data = json.loads(body)
+            data.pop("payment_id", None)
+            from microkit.payments import _signing
+
+            body = json.dumps(data).encode()
+            headers = {_signing.SIGNATURE_HEADER: _signing.sign(
+                body, secret="whsec_sandbox", timestamp=self.inner._clock())}
+            out = holder["m"].payments.handle_webhook("racing", headers, body)
+            assert out.outcome == "unmatched"
+            return result
+
+        def refund(self, request: Any) -> Any:
+            return self.inner.refund(request)
+
+        def parse_webhook(self, headers: Any, body: bytes) -> Any:
+            return self.inner.parse_webhook(headers, body)
+
+    class Plugin:
+        @mk.hookimpl
+        def microkit_payment_gateways(self, config: Any, clock: Any, register: Any) -> None:
+            register(Racing(lambda: int(clock.now().timestamp())))
+
+    world = make_world(plugins=(Plugin(),))
+    holder["m"] = world.market
+    order = world.place()
+    payment = world.market.payments.pay(order.id, by=world.amal, gateway="racing",
+                                        idempotency_key="race")
+    assert payment.state == "succeeded"
+    assert world.market.orders.get(order.id).state == "paid"
+    assert world.market.ledger.verify().ok
+
+
+@pytest.mark.parametrize("attack", ["tampered", "truncated", "wrong_secret", "stale",
+                                    "no_header", "replayed_old"])
+def test_bad_webhooks_are_refused_and_change_nothing(seeded: World, attack: str) -> None:
+    m = seeded.market
+    order, payment = pending_payment(seeded)
+    assert payment.reference is not None
+    gw = sandbox(seeded)
+    headers, body = gw.webhook(payment.reference)
+    if attack == "tampered":
+        body = body.replace(b"charge.succeeded", b"charge.failed")
+    elif attack == "truncated":
+        body = body[:-5]
+    elif attack == "wrong_secret":
+        from microkit.payments import _signing
+
+        headers = {_signing.SIGNATURE_HEADER: _signing.sign(
+            body, secret="whsec_other", timestamp=int(seeded.clock.now().timestamp()))}
+    elif attack == "stale":
+        headers, body = gw.webhook(payment.reference,
+                                   timestamp=int(seeded.clock.now().timestamp()) - 301)
+    elif attack == "no_header":
+        headers = {}
+    else:  # a captured request replayed after the tolerance window
+        seeded.clock.advance(minutes=6)
+    before = seeded.snapshot()
+    with pytest.raises(mk.WebhookVerificationError):
+        m.payments.handle_webhook("sandbox", headers, body)
+    assert seeded.snapshot() == before
+    assert m.orders.get(order.id).state == "pending_payment"
+
+
+def test_webhook_reporting_another_amount_is_refused(seeded: World) -> None:
+    import json
+
+    from microkit.payments import _signing
+
+    m = seeded.market
+    _, payment = pending_payment(seeded)
+    assert payment.reference is not None
+    _, body = sandbox(seeded).webhook(payment.reference)
+    data = json.loads(body)
+    data["amount"] = [1, "USD"]
+    body = json.dumps(data).encode()
+    headers = {_signing.SIGNATURE_HEADER: _signing.sign(
+        body, secret="whsec_sandbox", timestamp=int(seeded.clock.now().timestamp()))}
+    before = seeded.snapshot()
+    with pytest.raises(mk.PaymentError):
+        m.payments.handle_webhook("sandbox", headers, body)
+    assert seeded.snapshot() == before
+
+
+def test_pending_charge_expires_through_tick_and_a_late_capture_goes_to_balance(
+    seeded: World,
+) -> None:
+    m = seeded.market
+    order, payment = pending_payment(seeded)
+    seeded.clock.advance(hours=25)
+    summary = m.tick()
+    assert summary.ran.get("payment_expired") == 1
+    assert m.payments.get(payment.id).state == "expired"
+    assert m.orders.get(order.id).state == "expired"
+    assert payment.reference is not None
+    result = m.payments.handle_webhook("sandbox", *sandbox(seeded).webhook(payment.reference))
+    assert result.outcome == "applied"
+    assert m.ledger.balance("amal").available == order.total
+    assert m.ledger.verify().ok
+
+
+# -- manual bank transfers, top-ups, split payments ------------------------------------
+
+
+def test_manual_payment_waits_for_staff_confirmation(seeded: World) -> None:
+    m = seeded.market
+    order = seeded.place()
+    payment = m.payments.pay(order.id, by=seeded.amal, gateway="manual", idempotency_key="m1")
+    assert payment.state == "pending"
+    with pytest.raises(mk.PermissionDenied):
+        m.payments.confirm_manual(payment.id, by=seeded.amal, reference="TRX-1")
+    done = m.payments.confirm_manual(payment.id, by=seeded.staff, reference="TRX-1")
+    assert done.state == "succeeded" and done.transfer_reference == "TRX-1"
+    assert m.orders.get(order.id).state == "paid"
+    with pytest.raises(mk.InvalidTransition):
+        m.payments.confirm_manual(payment.id, by=seeded.staff, reference="TRX-1")
+    assert m.ledger.account_balance("gateway:manual") == -order.total
+    assert m.ledger.verify().ok
+
+
+def test_top_up_then_pay_from_the_balance(seeded: World) -> None:
+    m = seeded.market
+    top = m.payments.top_up(Money.of("10", "USD"), by=seeded.amal, gateway="sandbox",
+                            idempotency_key="t1")
+    assert top.state == "succeeded" and top.order_ids == ()
+    assert m.payments.top_up(Money.of("10", "USD"), by=seeded.amal, gateway="sandbox",
+                             idempotency_key="t1") == top
+    assert m.ledger.balance("amal").available == Money.of("10", "USD")
+    order = seeded.place(upgrade=True)
+    m.payments.pay(order.id, by=seeded.amal, gateway="balance", idempotency_key="b1")
+    assert m.orders.get(order.id).state == "paid"
+    assert m.ledger.balance("amal").available == Money.zero("USD")
+    assert m.ledger.verify().ok
+
+
+@pytest.mark.parametrize("amount", [Money.of("0", "USD"), Money.of("5", "EUR"), "5"])
+def test_top_up_refuses_bad_amounts(seeded: World, amount: Any) -> None:
+    before = seeded.snapshot()
+    with pytest.raises(mk.ValidationError):
+        seeded.market.payments.top_up(amount, by=seeded.amal, gateway="sandbox",
+                                      idempotency_key="t")
+    assert seeded.snapshot() == before
+
+
+def top_up(world: World, value: str) -> None:
+    world.market.payments.top_up(Money.of(value, "USD"), by=world.amal, gateway="sandbox",
+                                 idempotency_key=f"top-{value}-{world.clock.now()}")
+
+
+def test_split_payment_part_balance_part_card(seeded: World) -> None:
+    m = seeded.market
+    top_up(seeded, "3")
+    order = seeded.place(upgrade=True)  # 10 USD
+    payment = m.payments.pay_orders([order.id], by=seeded.amal, gateway="sandbox",
+                                    idempotency_key="split", from_balance=Money.of("3", "USD"))
+    assert payment.state == "succeeded" and payment.charged == Money.of("7", "USD")
+    assert m.orders.get(order.id).state == "paid"
+    assert m.ledger.balance("amal").available == Money.zero("USD")
+    assert m.ledger.account_balance(f"escrow:order:{order.id}") == Money.of("10", "USD")
+    assert m.ledger.account_balance(f"payment:{payment.id}") == Money.zero("USD")
+    assert m.ledger.account_balance("gateway:sandbox") == Money.of("-10", "USD")
+    assert m.ledger.verify().ok
+
+
+def test_split_payment_declined_card_releases_the_hold(make_world: Any) -> None:
+    class Declining:
+        @mk.hookimpl
+        def microkit_payment_gateways(self, config: Any, clock: Any, register: Any) -> None:
+            register(SandboxGateway(name="declines", outcome="failed",
+                                    clock=lambda: int(clock.now().timestamp())))
+
+    world = make_world(plugins=(Declining(),))
+    m = world.market
+    top_up(world, "3")
+    order = world.place(upgrade=True)
+    with pytest.raises(mk.PaymentError):
+        m.payments.pay_orders([order.id], by=world.amal, gateway="declines",
+                              idempotency_key="s", from_balance=Money.of("3", "USD"))
+    assert m.ledger.balance("amal").available == Money.of("3", "USD")
+    assert m.orders.get(order.id).state == "pending_payment"
+    assert m.ledger.verify().ok
+
+
+def test_split_payment_pending_card_holds_then_releases_on_expiry(seeded: World) -> None:
+    m = seeded.market
+    top_up(seeded, "3")
+    order = seeded.place(upgrade=True)
+    sandbox(seeded).outcome = "pending"
+    payment = m.payments.pay_orders([order.id], by=seeded.amal, gateway="sandbox",
+                                    idempotency_key="s", from_balance=Money.of("3", "USD"))
+    assert payment.state == "pending"
+    assert m.ledger.balance("amal").available == Money.zero("USD")  # held
+    seeded.clock.advance(hours=25)
+    m.tick()
+    assert m.payments.get(payment.id).state == "expired"
+    assert m.ledger.balance("amal").available == Money.of("3", "USD")
+    assert m.ledger.verify().ok
+
+
+def test_split_payment_needs_enough_balance(seeded: World) -> None:
+    order = seeded.place(upgrade=True)
+    before = seeded.snapshot()
+    with pytest.raises(mk.InsufficientFunds):
+        seeded.market.payments.pay_orders(
+            [order.id], by=seeded.amal, gateway="sandbox", idempotency_key="s",
+            from_balance=Money.of("3", "USD"))
+    assert seeded.snapshot() == before
+    assert sandbox(seeded).charges == {}
+
+
+# -- gateways that misbehave -----------------------------------------------------------
+
+
+class Garbage:
+    name = "garbage"
+    currencies: frozenset[str] = frozenset()
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    def create_charge(self, request: Any) -> Any:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+    def refund(self, request: Any) -> Any:
+        return self.answer
+
+    def parse_webhook(self, headers: Any, body: bytes) -> Any:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize("answer", [
+    None, "succeeded", ChargeResult("weird"), ChargeResult("pending"),  # type: ignore[arg-type]
+    ChargeResult("succeeded", reference=""), RuntimeError("boom"),
+])
+def test_a_gateway_that_raises_or_answers_garbage_is_a_payment_error(
+    make_world: Any, answer: Any,
+) -> None:
+    class Plugin:
+        @mk.hookimpl
+        def microkit_payment_gateways(self, config: Any, clock: Any, register: Any) -> None:
+            register(Garbage(answer))
+
+    world = make_world(plugins=(Plugin(),))
+    order = world.place()
+    before = world.snapshot()
+    with pytest.raises(mk.PaymentError):
+        world.market.payments.pay(order.id, by=world.amal, gateway="garbage",
+                                  idempotency_key="g")
+    with pytest.raises(mk.PaymentError):
+        world.market.payments.handle_webhook("garbage", {}, b"{}")
+    assert world.snapshot() == before

@@ -239,7 +239,9 @@ class PaymentsFacade:
             payment = attrs.evolve(payment, transfer_reference=reference,
                                    version=payment.version + 1)
             u.tx.save(PAYMENTS, payment, payment.version - 1)
-            return _settle.capture(self._core, u, payment, by)
+            u.emit("payment.confirmed", f"payment:{payment.id}", str(by), {
+                "payment_id": payment.id, "reference": reference})
+            return _settle.capture(self._core, u, payment, Actor.system())
 
         return self._core.run(command)
 
