@@ -4,6 +4,12 @@
 the suite every storage backend (memory, SQLite, PostgreSQL and third-party ones) passes.
 It needs pytest, which is not a runtime dependency of microkit: import it from tests only.
 
+:mod:`microkit.testing.gateways` holds
+:class:`~microkit.testing.gateways.GatewayConformance` and
+:class:`~microkit.testing.gateways.PayoutMethodConformance`, the suites a payment
+gateway or payout-method plugin passes (charge flows, refunds, webhook signatures,
+replay, idempotency, and a paid order inside a market). Also pytest-only.
+
 .. versionadded:: 0.1
 """
 
