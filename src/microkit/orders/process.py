@@ -248,13 +248,12 @@ class Process:
         refusals: list[InvalidTransition] = []
         for t in mine:
             try:
-                self.check(order, t, role=role, actor=actor, config=config, now=now,
-                           params=params)
+                step = self.check(order, t, role=role, actor=actor, config=config, now=now,
+                                  params=params)
             except InvalidTransition as exc:
                 refusals.append(exc)
                 continue
-            return self.apply(order, t, role=role, actor=actor, config=config, now=now,
-                              params=params)
+            return self._effects(order, t, step, config, now)
         raise InvalidTransition(
             f"cannot {command} order {order.id} ({order.state!r}): "
             + "; ".join(str(e).partition("): ")[2] or str(e) for e in refusals),
@@ -331,6 +330,12 @@ class Process:
         """
         step = self.check(order, transition, role=role, actor=actor, config=config, now=now,
                           params=params)
+        return self._effects(order, transition, step, config, now)
+
+    def _effects(
+        self, order: Order, transition: Transition, step: s.Step, config: MarketConfig,
+        now: dt.datetime,
+    ) -> Outcome:
         for effect in transition.effects:
             effect(step)
         to = transition.to
