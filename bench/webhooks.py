@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-import microkit as mk  # noqa: E402
-from microkit import Actor, Money  # noqa: E402
-from microkit.clock import FrozenClock  # noqa: E402
-from microkit.payments.builtin import SandboxGateway  # noqa: E402
+import microkit as mk
+from microkit import Actor, Money
+from microkit.clock import FrozenClock
+from microkit.payments.builtin import SandboxGateway
 
 
 def prepare(url: str, n: int) -> tuple[mk.Marketplace, list[tuple[dict[str, str], bytes]]]:
