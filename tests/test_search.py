@@ -328,10 +328,9 @@ def test_view_has_the_seller_profile_and_aggregates(shop: Shop) -> None:
 
 # -- every backend returns the same pages ------------------------------------------------
 
-WORDS = tuple(
-    "تصميم شعار هوية بصرية بطاقة أعمال بوستر إعلان غلاف كتاب ترجمة مقالات مقال برمجة موقع"
-    " تطبيق أندرويد آيفون متجر إلكتروني logo design website app".split()
-)
+_WORDS_TEXT = ("تصميم شعار هوية بصرية بطاقة أعمال بوستر إعلان غلاف كتاب ترجمة مقالات مقال"
+               " برمجة موقع تطبيق أندرويد آيفون متجر إلكتروني logo design website app")
+WORDS = tuple(_WORDS_TEXT.split())
 
 
 def corpus_market(make: MarketFactory, clock: Any, seed: int) -> mk.Marketplace:
