@@ -88,10 +88,12 @@ def apply_migrations(cur: Cursor, dialect: Dialect, now: str) -> int:
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
         " description TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
-    cur.execute("SELECT max(version) FROM schema_migrations")
-    current = cur.fetchone()[0] or 0
-    for migration in MIGRATIONS:
-        if migration.version <= current:
+    cur.execute("SELECT version FROM schema_migrations")
+    applied = {int(row[0]) for row in cur.fetchall()}
+    # By missing number, not "above the highest": features reserve numbers and may
+    # land in any order, so a database can have 4 before 3 exists.
+    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
+        if migration.version in applied:
             continue
         for statement in migration.statements:
             sql = dialect.ddl(statement)
@@ -101,8 +103,8 @@ def apply_migrations(cur: Cursor, dialect: Dialect, now: str) -> int:
             q("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?,?,?)"),
             (migration.version, migration.description, now),
         )
-        current = migration.version
-    return int(current)
+        applied.add(migration.version)
+    return max(applied, default=0)
 
 
 _SQL_EVENT = "INSERT INTO events (name, subject, actor, at, data) VALUES (?,?,?,?,?) RETURNING seq"
