@@ -1,0 +1,244 @@
+"""Bad input: the right typed error, naming the field and the value, and storage untouched.
+
+Each case prepares what it needs, then returns the one bad call; the test
+snapshots storage between the two and checks nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import microkit as mk
+from microkit import Actor, Money
+
+if TYPE_CHECKING:
+    from conftest import World
+
+BadCall = Callable[[], object]
+
+
+def usd(value: str) -> Money:
+    return Money.of(value, "USD")
+
+
+def create(world: World, price: object, **extra: Any) -> BadCall:
+    fields: dict[str, Any] = {
+        "by": world.omar, "category": "design", "title": "شعار", "description": "وصف",
+        "price": price, "delivery_days": 2, **extra,
+    }
+    return lambda: world.market.catalog.create_service(**fields)
+
+
+def in_category(world: World, price: str, **caps: Money) -> BadCall:
+    world.market.catalog.add_category("logos", names={"en": "Logos"}, by=world.staff, **caps)
+    return create(world, usd(price), category="logos")
+
+
+def upgrade_priced(world: World, price: Money) -> BadCall:
+    return create(world, usd("5"), upgrades=[mk.UpgradeSpec(title="سريع", price=price)])
+
+
+def order_call(stage: str, command: str, actor: str = "", **kwargs: Any) -> Callable[..., BadCall]:
+    """Bring an order to ``stage`` (a World method), then run ``command`` on it."""
+
+    def case(world: World) -> BadCall:
+        order = getattr(world, stage)()
+        by = {"amal": world.amal, "omar": world.omar, "staff": world.staff}[actor]
+        return lambda: getattr(world.market.orders, command)(order.id, by=by, **kwargs)
+
+    return case
+
+
+def pay(
+    world: World, order_id: str, *, gateway: str = "sandbox", by: Actor | None = None
+) -> BadCall:
+    return lambda: world.market.payments.pay(order_id, by=by or world.amal, gateway=gateway,
+                                             idempotency_key="again")
+
+
+def pending_review_service(world: World) -> BadCall:
+    svc = create(world, usd("5"))()
+    return lambda: world.market.orders.place(svc.id, by=world.amal)  # type: ignore[attr-defined]
+
+
+# (id, case, error, expected attributes)
+VALIDATION: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[str, Any]]] = [
+    ("negative price", lambda w: create(w, Money(-500, "USD")),
+     mk.InvalidAmount, {"field": "price", "value": Money(-500, "USD")}),
+    ("zero price", lambda w: create(w, usd("0")),
+     mk.InvalidAmount, {"field": "price", "value": usd("0")}),
+    ("float price", lambda w: create(w, 5.0),
+     mk.InvalidAmount, {"field": "price", "value": 5.0}),
+    ("Decimal price", lambda w: create(w, Decimal("5")),
+     mk.InvalidAmount, {"field": "price", "value": Decimal("5")}),
+    ("float amount", lambda w: lambda: Money.of(5.0, "USD"),  # type: ignore[arg-type]
+     mk.InvalidAmount, {"field": "amount", "value": 5.0}),
+    ("unknown currency", lambda w: lambda: Money.of("5", "XXX"),
+     mk.UnknownCurrency, {"field": "currency", "value": "XXX"}),
+    ("price in another currency", lambda w: create(w, Money.of("5", "EUR")),
+     mk.CurrencyMismatch, {"field": "price", "value": Money.of("5", "EUR")}),
+    ("price below minimum", lambda w: create(w, usd("4.99")),
+     mk.PriceOutOfRange, {"field": "price", "value": usd("4.99")}),
+    ("price off step", lambda w: create(w, usd("7")),
+     mk.PriceOutOfRange, {"field": "price", "value": usd("7")}),
+    ("price over market cap", lambda w: create(w, usd("1005")),
+     mk.PriceOutOfRange, {"field": "price", "value": usd("1005")}),
+    ("price over category cap", lambda w: in_category(w, "55", max_price=usd("50")),
+     mk.PriceOutOfRange, {"field": "price", "value": usd("55")}),
+    ("price under category minimum", lambda w: in_category(w, "15", min_price=usd("20")),
+     mk.PriceOutOfRange, {"field": "price", "value": usd("15")}),
+    ("upgrade price off step", lambda w: upgrade_priced(w, usd("2.50")),
+     mk.PriceOutOfRange, {"field": "upgrades[0].price", "value": usd("2.50")}),
+    ("upgrade price float", lambda w: upgrade_priced(w, 5.0),  # type: ignore[arg-type]
+     mk.InvalidAmount, {"field": "upgrades[0].price", "value": 5.0}),
+    ("category cap off step", lambda w: lambda: w.market.catalog.add_category(
+        "logos", names={"en": "Logos"}, by=w.staff, max_price=usd("12")),
+     mk.PriceOutOfRange, {"field": "max_price", "value": usd("12")}),
+    ("zero delivery days", lambda w: create(w, usd("5"), delivery_days=0),
+     mk.ValidationError, {"field": "delivery_days", "value": 0}),
+    ("empty title", lambda w: create(w, usd("5"), title="  "),
+     mk.ValidationError, {"field": "title", "value": "  "}),
+    ("bad category slug", lambda w: lambda: w.market.catalog.add_category(
+        "Design Stuff", names={"en": "x"}, by=w.staff),
+     mk.ValidationError, {"field": "slug", "value": "Design Stuff"}),
+    ("unknown upgrade", lambda w: lambda: w.market.orders.place(
+        w.service.id, by=w.amal, upgrades=["up_9"]),
+     mk.ValidationError, {"field": "upgrades", "value": "up_9"}),
+    ("upgrade quantity over max", lambda w: lambda: w.market.orders.place(
+        w.service.id, by=w.amal, upgrades={"up_1": 2}),
+     mk.ValidationError, {"field": "upgrades", "value": 2}),
+    ("empty delivery message", order_call("started", "deliver", "omar", message=" "),
+     mk.ValidationError, {"field": "message", "value": " "}),
+    ("empty revision reason", order_call("delivered", "request_revision", "amal", reason=""),
+     mk.ValidationError, {"field": "reason", "value": ""}),
+    ("events after negative", lambda w: lambda: w.market.events.read(after=-1),
+     mk.ValidationError, {"field": "after", "value": -1}),
+    ("bad ledger account", lambda w: lambda: w.market.ledger.account_balance("omar"),
+     mk.ValidationError, {"field": "account", "value": "omar"}),
+]
+
+NOT_FOUND: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[str, Any]]] = [
+    ("place unknown service", lambda w: lambda: w.market.orders.place("s_nope", by=w.amal),
+     mk.NotFound, {"kind": "service", "id": "s_nope"}),
+    ("place a service waiting for review", pending_review_service,
+     mk.NotFound, {"kind": "service"}),
+    ("place by unregistered buyer", lambda w: lambda: w.market.orders.place(
+        w.service.id, by=Actor.user("ghost")),
+     mk.NotFound, {"kind": "user", "id": "ghost"}),
+    ("start unknown order", lambda w: lambda: w.market.orders.start("o_nope", by=w.omar),
+     mk.NotFound, {"kind": "order", "id": "o_nope"}),
+    ("get unknown order", lambda w: lambda: w.market.orders.get("o_nope"),
+     mk.NotFound, {"kind": "order", "id": "o_nope"}),
+    ("history of unknown order", lambda w: lambda: w.market.orders.history("o_nope"),
+     mk.NotFound, {"kind": "order", "id": "o_nope"}),
+    ("pay unknown order", lambda w: pay(w, "o_nope"),
+     mk.NotFound, {"kind": "order", "id": "o_nope"}),
+    ("pay through unknown gateway", lambda w: pay(w, w.place().id, gateway="cash"),
+     mk.NotFound, {"kind": "gateway", "id": "cash"}),
+    ("approve unknown service", lambda w: lambda: w.market.catalog.approve("s_nope", by=w.staff),
+     mk.NotFound, {"kind": "service", "id": "s_nope"}),
+    ("service in unknown category", lambda w: create(w, usd("5"), category="music"),
+     mk.NotFound, {"kind": "category", "id": "music"}),
+    ("service by unregistered seller", lambda w: create(w, usd("5"), by=Actor.user("ghost")),
+     mk.NotFound, {"kind": "user", "id": "ghost"}),
+    ("unknown payment", lambda w: lambda: w.market.payments.get("p_nope"),
+     mk.NotFound, {"kind": "payment", "id": "p_nope"}),
+    ("unknown user", lambda w: lambda: w.market.users.get("ghost"),
+     mk.NotFound, {"kind": "user", "id": "ghost"}),
+]
+
+RULES: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[str, Any]]] = [
+    ("seller buys own service", lambda w: lambda: w.market.orders.place(w.service.id, by=w.omar),
+     mk.PermissionDenied, {"actor": "user:omar", "action": "place"}),
+    ("staff places an order", lambda w: lambda: w.market.orders.place(w.service.id, by=w.staff),
+     mk.PermissionDenied, {"actor": "staff:ops"}),
+    ("pay a paid order again", lambda w: pay(w, w.paid().id),
+     mk.InvalidTransition, {"state": "paid", "transition": "pay"}),
+    ("accept an order never delivered", order_call("started", "accept", "amal"),
+     mk.InvalidTransition, {"state": "in_progress", "transition": "accept"}),
+    ("accept an unpaid order", order_call("place", "accept", "amal"),
+     mk.InvalidTransition, {"state": "pending_payment"}),
+    ("buyer starts the order", order_call("paid", "start", "amal"),
+     mk.PermissionDenied, {"actor": "user:amal"}),
+    ("seller accepts own delivery", order_call("delivered", "accept", "omar"),
+     mk.PermissionDenied, {"actor": "user:omar"}),
+    ("staff delivers", order_call("started", "deliver", "staff", message="x"),
+     mk.PermissionDenied, {"actor": "staff:ops"}),
+    ("seller pays", lambda w: pay(w, w.place().id, by=w.omar),
+     mk.PermissionDenied, {"actor": "user:omar"}),
+    ("user adds a category", lambda w: lambda: w.market.catalog.add_category(
+        "music", names={"en": "Music"}, by=w.amal),
+     mk.PermissionDenied, {"actor": "user:amal"}),
+    ("user approves a service", lambda w: lambda: w.market.catalog.approve(
+        w.service.id, by=w.omar),
+     mk.PermissionDenied, {"actor": "user:omar"}),
+    ("staff creates a service", lambda w: create(w, usd("5"), by=w.staff),
+     mk.PermissionDenied, {"actor": "staff:ops"}),
+    ("register a user twice", lambda w: lambda: w.market.users.register(
+        "amal", display_name="Other"),
+     mk.Conflict, {}),
+    ("add a category twice", lambda w: lambda: w.market.catalog.add_category(
+        "design", names={"en": "Design"}, by=w.staff),
+     mk.Conflict, {}),
+    ("approve an approved service", lambda w: lambda: w.market.catalog.approve(
+        w.service.id, by=w.staff),
+     mk.InvalidTransition, {"state": "approved"}),
+]
+
+
+def _ids(cases: list[tuple[str, Any, Any, Any]]) -> list[str]:
+    return [c[0] for c in cases]
+
+
+@pytest.mark.parametrize(("name", "case", "error", "expected"),
+                         VALIDATION + NOT_FOUND + RULES, ids=_ids(VALIDATION + NOT_FOUND + RULES))
+def test_bad_input_raises_and_changes_nothing(
+    seeded: World,
+    name: str,
+    case: Callable[[World], BadCall],
+    error: type[Exception],
+    expected: dict[str, Any],
+) -> None:
+    bad_call = case(seeded)
+    before = seeded.snapshot()
+    with pytest.raises(error) as err:
+        bad_call()
+    assert type(err.value) is error, f"{name}: {type(err.value).__name__} {err.value}"
+    assert {k: getattr(err.value, k) for k in expected} == expected
+    assert seeded.snapshot() == before
+
+
+@pytest.mark.parametrize("backend", ["memory"], indirect=True)  # messages: one backend is enough
+@pytest.mark.parametrize(("name", "case", "error", "expected"), VALIDATION, ids=_ids(VALIDATION))
+def test_validation_errors_are_value_errors_naming_field_and_value(
+    seeded: World, name: str, case: Callable[[World], BadCall], error: type[Exception],
+    expected: dict[str, Any],
+) -> None:
+    with pytest.raises(mk.ValidationError) as err:
+        case(seeded)()
+    assert isinstance(err.value, ValueError)
+    assert expected["field"].split("[")[0] in str(err.value)
+
+
+@pytest.mark.parametrize("user_id", ["", "x" * 201, None])
+def test_actor_ids_are_validated(user_id: object) -> None:
+    with pytest.raises(mk.ValidationError) as err:
+        Actor.user(user_id)  # type: ignore[arg-type]
+    assert (err.value.field, err.value.value) == ("by", user_id)
+
+
+def test_not_found_is_a_lookup_error(seeded: World) -> None:
+    with pytest.raises(LookupError):
+        seeded.market.orders.get("o_nope")
+
+
+def test_a_failed_command_leaves_the_market_usable(seeded: World) -> None:
+    with pytest.raises(mk.PriceOutOfRange):
+        create(seeded, usd("7"))()
+    order = seeded.completed(upgrade=True)
+    assert order.state == "completed"
+    assert seeded.market.ledger.verify().ok
