@@ -165,12 +165,6 @@ def test_failing_on_event_does_not_undo_the_command(
     assert any("order.paid" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.xfail(
-    reason="BUG: one failing microkit_on_event plugin stops the plugins pluggy calls after it "
-    "(Core.publish calls the hook once, so the first exception skips the rest); other "
-    "notifiers miss the event",
-    strict=True,
-)
 def test_failing_on_event_does_not_starve_other_plugins() -> None:
     recorder = Recorder()
     market = mk.Marketplace.open("memory://", config=mk.MarketConfig.khamsat(),

@@ -142,11 +142,16 @@ class Core:
         """Tell ``microkit_on_event`` implementations, after commit; failures are logged."""
         if not events:
             return
-        hook = self.pm.hook.microkit_on_event
         if not self.has_listeners:
             return
+        # Each implementation on its own: one failing notifier must not starve the others.
+        impls = self.pm.hook.microkit_on_event.get_hookimpls()[::-1]  # pluggy's call order
         for event in events:
-            try:
-                hook(event=event, market=self.market)
-            except Exception:
-                log.exception("microkit_on_event failed for %s #%d", event.name, event.seq)
+            offered = {"event": event, "market": self.market}
+            for impl in impls:
+                try:
+                    # Like pluggy: an implementation may take any subset of the arguments.
+                    impl.function(**{name: offered[name] for name in impl.argnames})
+                except Exception:
+                    log.exception("microkit_on_event of %s failed for %s #%d",
+                                  impl.plugin_name, event.name, event.seq)

@@ -60,6 +60,10 @@ def currency(code: str | Currency) -> Currency:
         ) from None
 
 
+#: Largest amount in minor units: what a signed 64-bit column holds (PostgreSQL BIGINT).
+MAX_MINOR: Final = 2**63 - 1
+MAX_DIGITS: Final = len(str(MAX_MINOR))
+
 RoundingMode = Literal["half_up", "half_even"]
 _ROUNDING: Final = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 
@@ -115,14 +119,32 @@ class Money:
             raise InvalidAmount(
                 f"amount: expected a finite number, got {value!r}", field="amount", value=value
             )
-        minor = dec.scaleb(cur.exponent)
-        if minor != minor.to_integral_value():
+        # Exact integer arithmetic on the digits: Decimal arithmetic would round to the
+        # context's 28 digits (or overflow) before we could notice.
+        sign, digits, exponent = dec.as_tuple()
+        assert isinstance(exponent, int)
+        shift = exponent + cur.exponent
+        if shift < 0 and any(digits[shift:]):
             raise InvalidAmount(
                 f"amount: {cur.code} has {cur.exponent} decimal places, got {value!r}",
                 field="amount",
                 value=value,
             )
-        return cls(int(minor), cur)
+        if len(digits) + shift > MAX_DIGITS:
+            raise InvalidAmount(
+                f"amount: expected at most {MAX_MINOR} minor units, got {value!r}",
+                field="amount",
+                value=value,
+            )
+        magnitude = int("".join(map(str, digits)) or "0")
+        minor = magnitude * 10**shift if shift >= 0 else magnitude // 10**-shift
+        if minor > MAX_MINOR:
+            raise InvalidAmount(
+                f"amount: expected at most {MAX_MINOR} minor units, got {value!r}",
+                field="amount",
+                value=value,
+            )
+        return cls(-minor if sign else minor, cur)
 
     @classmethod
     def zero(cls, code: str | Currency) -> Self:
