@@ -55,9 +55,7 @@ def test_contract_program_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 COPIES = [
-    pytest.param(README, id="README.md", marks=pytest.mark.xfail(
-        reason="DOCS: the README quickstart is a shortened variant of the DESIGN.md contract "
-        "(no revision round, fewer assertions), not the same program", strict=True)),
+    pytest.param(README, id="README.md"),
     pytest.param(DOCS / "quickstart.md", id="docs/quickstart.md"),
 ]
 
