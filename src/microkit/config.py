@@ -9,6 +9,7 @@ from typing import Any, Literal, Self
 import attrs
 
 from .errors import InvalidConfig
+from .levels.ladder import LevelLadder, default_ladder
 from .money import Currency, Money, RoundingMode, currency, percent_of
 
 __all__ = ["MarketConfig", "MessageFilterMode", "RefundDestination"]
@@ -67,6 +68,12 @@ def _to_currency(value: str | Currency) -> Currency:
         return currency(value)
     except Exception as exc:
         raise _fail("currency", value, "an ISO 4217 code from microkit's table") from exc
+
+
+def _default_levels(min_price: object) -> LevelLadder:
+    # A bad min_price is reported by __attrs_post_init__, naming min_price.
+    ok = isinstance(min_price, Money) and min_price.amount > 0
+    return default_ladder(min_price if ok else Money.of(5, "USD"))  # type: ignore[arg-type]
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +163,12 @@ class MarketConfig:
     cart_max_items: int = attrs.field(default=50, validator=_positive_int)
     #: Most times one cart line may buy its service (each one a separate order).
     cart_max_quantity: int = attrs.field(default=10, validator=_positive_int)
+    #: The seller level ladder: requirements, privileges, evaluation schedule and grace.
+    #: Default: four Khamsat-like levels scaled from ``min_price``
+    #: (:func:`~microkit.levels.ladder.default_ladder`).
+    levels: LevelLadder = attrs.field(
+        default=attrs.Factory(lambda self: _default_levels(self.min_price), takes_self=True)
+    )
 
     def __attrs_post_init__(self) -> None:
         for name in ("min_price", "price_step", "max_price", "withdrawal_min",
@@ -171,6 +184,9 @@ class MarketConfig:
             raise _fail("max_price", self.max_price, f">= min_price {self.min_price}")
         if self.price_step is not None and self.min_price.amount % self.price_step.amount:
             raise _fail("min_price", self.min_price, f"a multiple of price_step {self.price_step}")
+        if not isinstance(self.levels, LevelLadder):
+            raise _fail("levels", self.levels, "a LevelLadder")
+        self.levels.check(currency_code=self.currency.code, min_price=self.min_price)
 
     def evolve(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied; validated like a new config."""

@@ -20,6 +20,9 @@ from .escrow.facade import LedgerFacade
 from .escrow.payouts import PayoutsFacade
 from .events import Event
 from .hooks import collect_named, make_plugin_manager
+from .levels.facade import LevelsFacade
+from .levels.model import EvaluationSummary
+from .levels.projector import make_projector
 from .messaging.facade import MessagesFacade
 from .orders.cart import CartFacade
 from .orders.facade import OrdersFacade
@@ -50,6 +53,8 @@ class TickSummary:
     ran: Mapping[str, int]
     #: Timers dropped because their subject moved on first.
     dropped: int
+    #: The seller-level evaluation, when it was due (``config.levels.evaluate_every_days``).
+    levels: EvaluationSummary | None = None
 
     @property
     def total(self) -> int:
@@ -142,6 +147,8 @@ class Marketplace:
         self.cart = CartFacade(core)
         self.messages = MessagesFacade(core)
         self.reviews = ReviewsFacade(core)
+        self.levels = LevelsFacade(core)
+        core.projectors.append(make_projector(core))
 
     @classmethod
     def open(
@@ -253,7 +260,8 @@ class Marketplace:
                     ran[outcome] += 1
             if len(due) < batch:
                 break
-        return TickSummary(when, dict(ran), dropped)
+        levels = self.levels.run_due(when)
+        return TickSummary(when, dict(ran), dropped, levels)
 
     @staticmethod
     def _count(ran: Counter[str], outcome: str | None) -> None:

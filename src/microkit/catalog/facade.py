@@ -11,6 +11,7 @@ import attrs
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..errors import NotFound, PermissionDenied, ValidationError
+from ..levels.privileges import check_service, public_standing
 from ..money import Money
 from ..storage.base import Tx
 from ..storage.records import CATEGORIES, SERVICES, USERS
@@ -182,7 +183,9 @@ class CatalogFacade:
 
         def command(u: Unit) -> Service:
             state: ServiceState = "pending_review" if self._core.config.moderation else "approved"
-            return self._add(u, draft, state, str(by), Seen())
+            service = self._add(u, draft, state, str(by), Seen())
+            check_service(u.tx, self._core.config, service)  # the seller level's limits
+            return service
 
         return self._core.run(command)
 
@@ -331,9 +334,10 @@ class CatalogFacade:
                 raise NotFound("service", service_id)
             user = tx.get(USERS, service.seller_id)
             stats = tx.service_stats([service_id]).get(service_id, ServiceStats())
+            level, badges = public_standing(tx, self._core.config.levels, service.seller_id)
             seller = SellerProfile(
                 service.seller_id, user.display_name if user else service.seller_id,
-                None, tx.seller_stats(service.seller_id),
+                level, tx.seller_stats(service.seller_id), badges,
             )
             return ServiceView(service, stats, seller)
 
@@ -374,6 +378,8 @@ class CatalogFacade:
             new = attrs.evolve(new, state=to, moderation_note=note, updated_at=u.now,
                                version=old.version + 1)
             u.tx.save(SERVICES, new, old.version)
+            if by.kind == "user":
+                check_service(u.tx, config, new, old)  # the seller level's limits
             u.tx.index_services([search_doc(new, seen.path(u.tx, new.category))])
             data: dict[str, object] = {"service_id": service_id, "seller_id": old.seller_id,
                                        "from": old.state, "to": to}
@@ -476,4 +482,16 @@ class CatalogFacade:
             if cursor is not None:
                 _search.decode_cursor(cursor, spec)
             return _search.empty_page()
-        return self._core.query(lambda tx: _search.run(tx, spec, cursor))
+        ladder = self._core.config.levels
+
+        def read(tx: Tx) -> SearchPage:
+            page = _search.run(tx, spec, cursor)
+            levels: dict[str, str] = {}  # the sellers' levels, shown on each hit
+            for hit in page.hits:
+                if hit.service.seller_id not in levels:
+                    levels[hit.service.seller_id] = public_standing(
+                        tx, ladder, hit.service.seller_id)[0]
+            return attrs.evolve(page, hits=tuple(
+                attrs.evolve(h, seller_level=levels[h.service.seller_id]) for h in page.hits))
+
+        return self._core.query(read)

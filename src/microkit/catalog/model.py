@@ -160,10 +160,12 @@ class SellerProfile:
 
     id: str
     display_name: str
-    #: The seller's level name; None until levels are evaluated.
+    #: The seller's level id (``config.levels``; display names in ``ladder.get(id).names``).
     level: str | None
     #: Over all of the seller's services.
     stats: ServiceStats
+    #: Badges staff granted by hand (``"trusted_seller"``).
+    badges: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -187,6 +189,8 @@ class SearchHit:
 
     service: Service
     stats: ServiceStats
+    #: The seller's level id (``config.levels``).
+    seller_level: str | None = None
 
 
 @attrs.frozen

@@ -273,12 +273,14 @@ def close(step: Step) -> None:
 
 def _clearance(step: Step) -> None:
     order = step.order
+    # The seller's level may set its own (``params["clearance_days"]``, read by the unit).
+    days = step.params.get("clearance_days", step.config.clearance_days)
     step.timers.append(
         Timer(
             f"clear:{order.id}",
             f"order:{order.id}",
             "clear",
-            step.now + dt.timedelta(days=step.config.clearance_days),
+            step.now + dt.timedelta(days=days),
         )
     )
 

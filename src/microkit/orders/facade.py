@@ -13,6 +13,7 @@ from ..catalog.pricing import quote
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..escrow import ledger
 from ..events import Event
+from ..levels.privileges import clearance_days
 from ..messaging.model import order_conversation_id
 from ..money import Money
 from ..storage.base import Timer, Tx
@@ -69,7 +70,7 @@ def apply_transition(
             actor=str(by),
             action=command,
         )
-    params = {**params, **_facts(u, order, process.candidates(command, order.state))}
+    params = {**params, **_facts(u, order, process.candidates(command, order.state), core)}
     outcome: Outcome = process.run(
         order, command, role=role, actor=str(by), config=core.config, now=u.now, params=params
     )
@@ -100,12 +101,20 @@ def _persist(u: Unit, order: Order, outcome: Outcome, by: Actor) -> None:
     )
 
 
-def _facts(u: Unit, order: Order, candidates: Sequence[Transition]) -> dict[str, Any]:
-    """What guards need beyond the order, read in the same unit of work."""
+def _facts(
+    u: Unit, order: Order, candidates: Sequence[Transition], core: Core | None = None
+) -> dict[str, Any]:
+    """What guards and effects need beyond the order, read in the same unit of work."""
+    facts: dict[str, Any] = {}
+    if core is not None and any(_steps.release_escrow in t.effects
+                                or _steps.split_escrow in t.effects for t in candidates):
+        # Earnings clear after the seller's level's clearance days (seller levels).
+        facts["clearance_days"] = clearance_days(u.tx, core.config, order.seller_id)
     if not any(_steps.seller_unresponsive in t.guards for t in candidates):
-        return {}
+        return facts
     conv = u.tx.get(CONVERSATIONS, order_conversation_id(order.id))
-    return {"buyer_waiting_since": conv.buyer_waiting_since if conv is not None else None}
+    facts["buyer_waiting_since"] = conv.buyer_waiting_since if conv is not None else None
+    return facts
 
 
 class OrdersFacade:
@@ -394,7 +403,7 @@ class OrdersFacade:
                 raise PermissionDenied(f"{by} is neither the buyer nor the seller of order"
                                        f" {order_id}", actor=str(by), action=transition)
             t = core.process.get(transition)
-            facts = _facts(u, order, (t,))
+            facts = _facts(u, order, (t,), core)
             outcome = core.process.apply(order, t, role=role, actor=str(by),
                                          config=core.config, now=u.now,
                                          params={**params, **facts})

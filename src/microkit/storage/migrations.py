@@ -23,6 +23,7 @@ from .records import (
     CATEGORIES,
     CHECKOUTS,
     CONVERSATIONS,
+    LEVEL_SCHEDULE,
     MESSAGES,
     ORDERS,
     PAYMENT_LINKS,
@@ -32,6 +33,9 @@ from .records import (
     REFUNDS,
     RESPONSE_STATS,
     REVIEWS,
+    SELLER_BUYERS,
+    SELLER_LEVELS,
+    SELLER_METRICS,
     SERVICES,
     USERS,
     WEBHOOKS,
@@ -126,6 +130,16 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             *record_table(WEBHOOKS),  # type: ignore[arg-type]
             *record_table(PAYMENT_LINKS),  # type: ignore[arg-type]
             *record_table(PAYOUTS),  # type: ignore[arg-type]
+        ),
+    ),
+    Migration(
+        5,
+        "seller levels: metrics, buyers served, standing, evaluation schedule",
+        (
+            *record_table(SELLER_METRICS),  # type: ignore[arg-type]
+            *record_table(SELLER_BUYERS),  # type: ignore[arg-type]
+            *record_table(SELLER_LEVELS),  # type: ignore[arg-type]
+            *record_table(LEVEL_SCHEDULE),  # type: ignore[arg-type]
         ),
     ),
 )

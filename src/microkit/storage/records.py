@@ -6,6 +6,7 @@ from typing import Final
 
 from ..catalog.model import Category, Service
 from ..escrow._payout import Payout
+from ..levels.model import LevelSchedule, SellerBuyer, SellerLevel, SellerMetrics
 from ..messaging.model import Conversation, Message, ResponseStats
 from ..orders.cart_model import Cart, CheckoutRecord
 from ..orders.model import Order
@@ -20,6 +21,7 @@ __all__ = [
     "CATEGORIES",
     "CHECKOUTS",
     "CONVERSATIONS",
+    "LEVEL_SCHEDULE",
     "MESSAGES",
     "ORDERS",
     "PAYMENTS",
@@ -29,6 +31,9 @@ __all__ = [
     "REFUNDS",
     "RESPONSE_STATS",
     "REVIEWS",
+    "SELLER_BUYERS",
+    "SELLER_LEVELS",
+    "SELLER_METRICS",
     "SERVICES",
     "USERS",
     "WEBHOOKS",
@@ -115,10 +120,17 @@ RATINGS: Final = RecordKind("ratings", RatingSummary)
 CARTS: Final = RecordKind("carts", Cart)
 CHECKOUTS: Final = RecordKind("checkouts", CheckoutRecord)
 
+# -- seller levels (migration 5) ------------------------------------------------------
+SELLER_METRICS: Final = RecordKind("seller_metrics", SellerMetrics)
+SELLER_BUYERS: Final = RecordKind("seller_buyers", SellerBuyer)
+SELLER_LEVELS: Final = RecordKind("seller_levels", SellerLevel)
+LEVEL_SCHEDULE: Final = RecordKind("level_schedule", LevelSchedule)
+
 #: Every kind; a migration creates a table for each.
 ALL_KINDS: Final[tuple[RecordKind[object], ...]] = (
     USERS, CATEGORIES, SERVICES, ORDERS, PAYMENTS,  # type: ignore[assignment]
     REFUNDS, WEBHOOKS, PAYMENT_LINKS, PAYOUTS,
     CONVERSATIONS, MESSAGES, RESPONSE_STATS, REVIEWS, RATINGS,
     CARTS, CHECKOUTS,
+    SELLER_METRICS, SELLER_BUYERS, SELLER_LEVELS, LEVEL_SCHEDULE,
 )
