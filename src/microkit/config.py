@@ -131,6 +131,13 @@ class MarketConfig:
     withdrawal_fee_fixed: Money | None = None
     #: Whether new and edited services wait for staff review before they are shown.
     moderation: bool = True
+    #: Whether new projects wait for staff review before sellers can see and bid on them.
+    project_moderation: bool = False
+    #: Bids a seller may send per calendar month (UTC); None for no limit. A seller's
+    #: level may set its own (``Privileges.max_bids_per_month``), which wins.
+    max_bids_per_month: int | None = attrs.field(default=None, validator=_positive_int_or_none)
+    #: Days a custom offer stays open when the seller gives no expiry of their own.
+    offer_validity_days: int = attrs.field(default=3, validator=_positive_int)
     #: What the contact-information filter does with a message that shares contacts.
     message_filter: MessageFilterMode = attrs.field(
         default="block", validator=_one_of("block", "redact", "off")

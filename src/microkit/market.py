@@ -29,6 +29,9 @@ from .orders.facade import OrdersFacade
 from .payments.facade import PaymentsFacade
 from .payments.gateway import Gateway
 from .payments.payout_method import PayoutMethod
+from .projects.facade import ProjectsFacade
+from .projects.offers import OffersFacade
+from .projects.requests import RequestsFacade
 from .reviews.facade import ReviewsFacade
 from .storage.base import Storage
 from .storage.records import USERS
@@ -140,6 +143,9 @@ class Marketplace:
         self.users = UsersFacade(core)
         self.catalog = CatalogFacade(core)
         self.orders = OrdersFacade(core)
+        self.projects = ProjectsFacade(core, self.orders)
+        self.offers = OffersFacade(core, self.orders)
+        self.requests = RequestsFacade(core, self.offers)
         self.payments = PaymentsFacade(core)
         self.payouts = PayoutsFacade(core, payout_methods or {})
         self.ledger = LedgerFacade(core)
@@ -233,7 +239,7 @@ class Marketplace:
         when = now or self._core.clock.now()
         ran: Counter[str] = Counter()
         dropped = 0
-        orders = self.orders
+        orders, offers = self.orders, self.offers
         while True:
             due = self._core.query(lambda tx: tx.due_timers(when, batch))
             if not due:
@@ -251,6 +257,8 @@ class Marketplace:
                 def run(u: Unit, timer: Any = timer) -> str | None:
                     if not u.tx.delete_timer(timer):
                         return None  # another tick took it
+                    if timer.subject.startswith("offer:"):
+                        return offers.run_timer(u, timer)
                     return orders.run_timer(u, timer)
 
                 outcome = self._core.run(run, now=when)

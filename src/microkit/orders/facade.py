@@ -9,7 +9,7 @@ import attrs
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog.pricing import quote
+from ..catalog.pricing import Quote, quote
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..escrow import ledger
 from ..events import Event
@@ -163,22 +163,38 @@ class OrdersFacade:
                 f"{by} may not buy their own service {service_id}", actor=str(by),
                 action="place",
             )
-        u.need(USERS, by.id, "user")
         q = quote(service, upgrades, core.config)
-        order = Order(
-            id=new_id("o"), service_id=service.id, buyer_id=by.id,
-            seller_id=service.seller_id, title=service.title, lines=q.lines,
-            subtotal=q.subtotal, buyer_fee=q.buyer_fee, total=q.total,
-            seller_share=q.seller_share, commission=q.commission, delivery_days=q.days,
-            state=self.process.initial, placed_at=u.now, updated_at=u.now,
+        return self._create(
+            u, buyer_id=by.id, seller_id=service.seller_id, title=service.title, quote=q,
+            source=f"service:{service.id}", service_id=service.id,
             requirements_prompt=service.requirements,
         )
+
+    def _create(
+        self, u: Unit, *, buyer_id: str, seller_id: str, title: str, quote: Quote,
+        source: str, service_id: str = "", requirements_prompt: str = "",
+    ) -> Order:
+        """Add a ``pending_payment`` order priced by ``quote`` inside ``u``: the one creation
+        path for orders of services, accepted bids and custom offers.
+
+        ``source`` records where it came from (``"service:s_…"``, ``"project:p_…/bid:b_…"``,
+        ``"offer:f_…"``); the ``order.placed`` event carries it into the order's history.
+        """
+        u.need(USERS, buyer_id, "user")
+        order = Order(
+            id=new_id("o"), service_id=service_id, buyer_id=buyer_id,
+            seller_id=seller_id, title=title, lines=quote.lines,
+            subtotal=quote.subtotal, buyer_fee=quote.buyer_fee, total=quote.total,
+            seller_share=quote.seller_share, commission=quote.commission,
+            delivery_days=quote.days, state=self.process.initial, placed_at=u.now,
+            updated_at=u.now, requirements_prompt=requirements_prompt, source=source,
+        )
         u.tx.add(ORDERS, order)
-        for timer in self.process.timers_for(order, core.config, u.now):
+        for timer in self.process.timers_for(order, self._core.config, u.now):
             u.tx.schedule(timer)
-        u.emit("order.placed", f"order:{order.id}", str(by), {
-            "order_id": order.id, "service_id": service.id, "buyer_id": by.id,
-            "seller_id": service.seller_id, "total": order.total.amount,
+        u.emit("order.placed", f"order:{order.id}", f"user:{buyer_id}", {
+            "order_id": order.id, "service_id": service_id, "buyer_id": buyer_id,
+            "seller_id": seller_id, "total": order.total.amount, "source": source,
         })
         return order
 

@@ -160,6 +160,9 @@ class Order:
     seller_earned: Money | None = None
     #: What went back to the buyer, once refunded.
     refunded: Money | None = None
+    #: Where the order came from: ``"service:s_…"``, ``"project:p_…/bid:b_…"`` or
+    #: ``"offer:f_…"`` ("" for orders stored before sources were recorded).
+    source: str = ""
 
     def is_late(self, now: dt.datetime) -> bool:
         """Whether work started and the due time passed before any delivery."""

@@ -17,7 +17,8 @@ from ..errors import ConcurrentUpdate, Conflict
 from ..escrow.ledger import LedgerTransaction, Posting, deltas
 from ..events import Event
 from ..money import Currency, currency
-from . import _search_sql
+from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
+from . import _projects_sql, _search_sql
 from ._codec import codec_for
 from .base import RecordKind, Timer
 from .migrations import MIGRATIONS
@@ -409,3 +410,11 @@ class SqlTx:
 
     def add_service_stats(self, service_id: str, delta: StatsDelta) -> bool:
         return _search_sql.add_service_stats(self, service_id, delta)
+
+    # -- project browsing (storage/_projects_sql.py) ------------------------------
+
+    def index_projects(self, docs: Sequence[ProjectDoc]) -> None:
+        _projects_sql.index_projects(self, docs)
+
+    def search_projects(self, spec: ProjectSpec) -> list[ProjectRow]:
+        return _projects_sql.search_projects(self, spec)

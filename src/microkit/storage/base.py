@@ -14,6 +14,7 @@ from ..catalog.model import ServiceStats
 from ..escrow.ledger import LedgerTransaction
 from ..events import Event
 from ..money import Currency
+from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
 
 __all__ = ["RecordKind", "Storage", "Timer", "Tx"]
 
@@ -181,6 +182,21 @@ class Tx(Protocol):
 
     def add_service_stats(self, service_id: str, delta: StatsDelta) -> bool:
         """Add ``delta`` to a service's aggregates by increments; False if it is not indexed."""
+        ...
+
+    # -- project browsing (see microkit.projects.search for the order rules) --
+
+    def index_projects(self, docs: Sequence[ProjectDoc]) -> None:
+        """Add or replace the browse documents of these projects, keyed by ``project_id``.
+
+        A project seen for the first time gets the next sequence number (its ``rid``
+        is minus it), kept across re-indexing. Only ``listed`` documents are returned.
+        """
+        ...
+
+    def search_projects(self, spec: ProjectSpec) -> list[ProjectRow]:
+        """Listed projects matching ``spec``, in its order, after ``spec.after``, at most
+        ``spec.limit``."""
         ...
 
 

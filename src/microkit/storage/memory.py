@@ -9,12 +9,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, final
 
+import attrs
+
 from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta
 from ..catalog.model import ServiceStats
 from ..errors import ConcurrentUpdate, Conflict
 from ..escrow.ledger import LedgerTransaction, deltas
 from ..events import Event
 from ..money import Currency
+from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
+from ._projects_memory import MemoryProjectSearch
 from ._search_memory import MemorySearch
 from .base import RecordKind, Timer
 
@@ -187,6 +191,16 @@ class _MemoryTx:
     def add_service_stats(self, service_id: str, delta: StatsDelta) -> bool:
         return self._s.search.add_stats(service_id, delta, self._undo.append)
 
+    # -- project browsing (storage/_projects_memory.py) ---------------------------
+
+    def index_projects(self, docs: Sequence[ProjectDoc]) -> None:
+        self._s.projects.index(docs, self._undo.append)
+
+    def search_projects(self, spec: ProjectSpec) -> list[ProjectRow]:
+        rows = self._s.projects.search(spec)
+        table = self._s.records.get("projects", {})
+        return [attrs.evolve(r, project=table.get(r.project_id)) for r in rows]
+
 
 @final
 class MemoryStorage:
@@ -208,6 +222,8 @@ class MemoryStorage:
         self.event_log: list[Event] = []
         #: Catalog search index and service aggregates.
         self.search = MemorySearch()
+        #: Project browse index.
+        self.projects = MemoryProjectSearch()
         self._lock = threading.RLock()
 
     @contextmanager

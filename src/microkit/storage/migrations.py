@@ -16,21 +16,27 @@ from typing import Final
 
 import attrs
 
+from ._projects_sql import MIGRATION_STATEMENTS as _PROJECT_SEARCH
 from ._search_sql import MIGRATION_STATEMENTS as _CATALOG_SEARCH
 from .base import RecordKind
 from .records import (
+    BIDS,
+    BUYER_REQUESTS,
     CARTS,
     CATEGORIES,
     CHECKOUTS,
     CONVERSATIONS,
     LEVEL_SCHEDULE,
     MESSAGES,
+    OFFERS,
     ORDERS,
     PAYMENT_LINKS,
     PAYMENTS,
     PAYOUTS,
+    PROJECTS,
     RATINGS,
     REFUNDS,
+    REQUEST_RESPONSES,
     RESPONSE_STATS,
     REVIEWS,
     SELLER_BUYERS,
@@ -140,6 +146,19 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             *record_table(SELLER_BUYERS),  # type: ignore[arg-type]
             *record_table(SELLER_LEVELS),  # type: ignore[arg-type]
             *record_table(LEVEL_SCHEDULE),  # type: ignore[arg-type]
+        ),
+    ),
+    # Projects: records, plus the browse index (storage/_projects_sql.py).
+    Migration(
+        6,
+        "projects, bids, buyer requests, request responses, custom offers; project browsing",
+        (
+            *record_table(PROJECTS),  # type: ignore[arg-type]
+            *record_table(BIDS),  # type: ignore[arg-type]
+            *record_table(BUYER_REQUESTS),  # type: ignore[arg-type]
+            *record_table(REQUEST_RESPONSES),  # type: ignore[arg-type]
+            *record_table(OFFERS),  # type: ignore[arg-type]
+            *_PROJECT_SEARCH,
         ),
     ),
 )

@@ -11,24 +11,30 @@ from ..messaging.model import Conversation, Message, ResponseStats
 from ..orders.cart_model import Cart, CheckoutRecord
 from ..orders.model import Order
 from ..payments.model import Payment, PaymentLink, ProcessedWebhook, Refund
+from ..projects.model import Bid, BuyerRequest, Offer, Project, RequestResponse
 from ..reviews.model import RatingSummary, Review
 from ..users import User
 from .base import RecordKind
 
 __all__ = [
     "ALL_KINDS",
+    "BIDS",
+    "BUYER_REQUESTS",
     "CARTS",
     "CATEGORIES",
     "CHECKOUTS",
     "CONVERSATIONS",
     "LEVEL_SCHEDULE",
     "MESSAGES",
+    "OFFERS",
     "ORDERS",
     "PAYMENTS",
     "PAYMENT_LINKS",
     "PAYOUTS",
+    "PROJECTS",
     "RATINGS",
     "REFUNDS",
+    "REQUEST_RESPONSES",
     "RESPONSE_STATS",
     "REVIEWS",
     "SELLER_BUYERS",
@@ -126,6 +132,39 @@ SELLER_BUYERS: Final = RecordKind("seller_buyers", SellerBuyer)
 SELLER_LEVELS: Final = RecordKind("seller_levels", SellerLevel)
 LEVEL_SCHEDULE: Final = RecordKind("level_schedule", LevelSchedule)
 
+# -- projects, bids, buyer requests, custom offers (migration 6) -----------------------
+PROJECTS: Final = RecordKind(
+    "projects", Project,
+    index={"buyer_id": lambda p: p.buyer_id, "state": lambda p: p.state},
+    indexed=frozenset({"buyer_id"}), fixed=frozenset({"buyer_id"}),
+)
+BIDS: Final = RecordKind(
+    "bids", Bid,
+    index={"project_id": lambda b: b.project_id, "seller_id": lambda b: b.seller_id,
+           "month": lambda b: b.month},
+    indexed=frozenset({"project_id", "seller_id"}),
+    fixed=frozenset({"project_id", "seller_id", "month"}),
+)
+BUYER_REQUESTS: Final = RecordKind(
+    "buyer_requests", BuyerRequest,
+    index={"buyer_id": lambda r: r.buyer_id, "state": lambda r: r.state,
+           "category": lambda r: r.category,
+           # Newest first when browsing; unique, so it pages as a cursor.
+           "created": lambda r: f"{r.created_at.isoformat()}|{r.id}"},
+    indexed=frozenset({"buyer_id", "category", "created"}),
+    fixed=frozenset({"buyer_id", "category", "created"}),
+)
+REQUEST_RESPONSES: Final = RecordKind(
+    "request_responses", RequestResponse, index={"request_id": lambda r: r.request_id},
+    fixed=frozenset({"request_id"}),
+)
+OFFERS: Final = RecordKind(
+    "offers", Offer,
+    index={"seller_id": lambda o: o.seller_id, "buyer_id": lambda o: o.buyer_id,
+           "conversation_id": lambda o: o.conversation_id},
+    fixed=frozenset({"seller_id", "buyer_id", "conversation_id"}),
+)
+
 #: Every kind; a migration creates a table for each.
 ALL_KINDS: Final[tuple[RecordKind[object], ...]] = (
     USERS, CATEGORIES, SERVICES, ORDERS, PAYMENTS,  # type: ignore[assignment]
@@ -133,4 +172,5 @@ ALL_KINDS: Final[tuple[RecordKind[object], ...]] = (
     CONVERSATIONS, MESSAGES, RESPONSE_STATS, REVIEWS, RATINGS,
     CARTS, CHECKOUTS,
     SELLER_METRICS, SELLER_BUYERS, SELLER_LEVELS, LEVEL_SCHEDULE,
+    PROJECTS, BIDS, BUYER_REQUESTS, REQUEST_RESPONSES, OFFERS,
 )

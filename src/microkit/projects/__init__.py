@@ -1,0 +1,1 @@
+"""Open projects and bids, buyer requests, and custom offers."""
