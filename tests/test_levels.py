@@ -386,3 +386,23 @@ def test_unknown_seller(shop: Shop) -> None:
         shop.m.levels.metrics("nobody")
     with pytest.raises(mk.NotFound):
         shop.m.levels.get("nobody")
+
+
+def test_tick_evaluates_on_the_schedule(make_market: MarketFactory, clock: FrozenClock) -> None:
+    lad = attrs.evolve(WALK, evaluate_every_days=30)
+    m = make_market(mk.MarketConfig.khamsat().evolve(levels=lad))
+    assert m.tick().levels is not None  # a market's first tick evaluates
+    clock.advance(days=29)
+    assert m.tick().levels is None
+    clock.advance(days=1)
+    assert m.tick().levels is not None
+
+
+def test_a_single_level_ladder_limits_nothing(make_market: MarketFactory) -> None:
+    m = make_market(mk.MarketConfig.khamsat().evolve(levels=LevelLadder.single()))
+    m.users.register("omar", display_name="Omar")
+    m.catalog.add_category("design", names={"ar": "تصميم", "en": "Design"}, by=STAFF)
+    for _ in range(12):
+        m.catalog.create_service(by=Actor.user("omar"), category="design", title="شعار",
+                                 description="شعار", price=usd("1000"), delivery_days=1)
+    assert m.levels.privileges("omar") == Privileges()

@@ -38,13 +38,14 @@ class Decision:
 
 
 def by_window(
-    ladder: LevelLadder, metrics: SellerMetrics, now: dt.datetime, currency: Currency
+    ladder: LevelLadder, metrics: SellerMetrics, now: dt.datetime, currency: Currency,
+    windows: tuple[int | None, ...] | None = None,
 ) -> dict[int | None, Figures]:
-    """The seller's figures for every window the ladder uses."""
+    """The seller's figures for every window the ladder uses (``windows``, if computed)."""
     return {
         w: figures(metrics, window=w, now=now, currency=currency,
                    response_hours=ladder.response_hours)
-        for w in windows_of(ladder)
+        for w in (windows_of(ladder) if windows is None else windows)
     }
 
 
@@ -54,6 +55,7 @@ def decide(
     standing: SellerLevel | None,
     now: dt.datetime,
     currency: Currency,
+    windows: tuple[int | None, ...] | None = None,
 ) -> Decision | None:
     """Where the seller should stand now; None when nothing changes.
 
@@ -70,7 +72,7 @@ def decide(
     current_id = standing.level if standing is not None else ladder.first.id
     known = any(lv.id == current_id for lv in ladder.levels)
     current = ladder.index(current_id)
-    target = target_level(ladder, by_window(ladder, metrics, now, currency))
+    target = target_level(ladder, by_window(ladder, metrics, now, currency, windows))
     base = standing or SellerLevel(seller, ladder.first.id, now, version=0)
 
     def moved(kind: str) -> Decision:
@@ -126,9 +128,10 @@ def evaluate_page(
     """
     rows = u.tx.find(SELLER_METRICS, {}, after=after, limit=limit)
     kinds: dict[str, int] = {}
+    windows = windows_of(ladder)
     for metrics in rows:
         standing = u.tx.get(SELLER_LEVELS, metrics.id)
-        decision = decide(ladder, metrics, standing, u.now, currency)
+        decision = decide(ladder, metrics, standing, u.now, currency, windows)
         if decision is not None:
             store(u, decision, standing)
             kinds[decision.kind] = kinds.get(decision.kind, 0) + 1
