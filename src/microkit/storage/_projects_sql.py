@@ -55,6 +55,15 @@ MIGRATION_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
     "CREATE INDEX ix_project_search_budget_max ON project_search (budget_max DESC, rid)",
     "CREATE INDEX ix_project_search_budget_min ON project_search (budget_min, rid)",
     "CREATE INDEX ix_project_search_bids ON project_search (bids, rid)",
+    # Facet posting lists of *listed* projects: one row per category on the path
+    # ("c:logos", "c:design") and per skill ("k:<token>"), with the sort columns, so a
+    # facet filter reads any order straight off an index and stops after the page.
+    "CREATE TABLE project_facets (facet TEXT NOT NULL, rid {bigint} NOT NULL,"
+    " budget_min {bigint} NOT NULL, budget_max {bigint} NOT NULL, bids INTEGER NOT NULL,"
+    " PRIMARY KEY (facet, rid)){without_rowid}",
+    "CREATE INDEX ix_project_facets_budget_max ON project_facets (facet, budget_max DESC, rid)",
+    "CREATE INDEX ix_project_facets_budget_min ON project_facets (facet, budget_min, rid)",
+    "CREATE INDEX ix_project_facets_bids ON project_facets (facet, bids, rid)",
 )
 
 
@@ -88,11 +97,38 @@ def _values(doc: ProjectDoc) -> tuple[Any, ...]:
             doc.title, doc.body, doc.skills)
 
 
+def _facets(doc: ProjectDoc) -> list[str]:
+    return [f"c:{c}" for c in doc.categories] + [f"k:{k}" for k in doc.skills.split()]
+
+
+def _sync_facets(tx: _Tx, rid: int, old: ProjectDoc | None, doc: ProjectDoc) -> None:
+    """Keep ``project_facets`` in step: rows only while listed, sort columns current."""
+    cur, q = tx.cursor, tx.sql
+    was = set(_facets(old)) if old is not None and old.listed else set()
+    now = set(_facets(doc)) if doc.listed else set()
+    gone, kept, new = was - now, was & now, now - was
+    if gone:
+        cur.executemany(q("DELETE FROM project_facets WHERE facet = ? AND rid = ?"),
+                        [(f, rid) for f in sorted(gone)])
+    if kept and old is not None and (old.budget_min, old.budget_max, old.bids) != (
+            doc.budget_min, doc.budget_max, doc.bids):
+        cur.executemany(q("UPDATE project_facets SET budget_min = ?, budget_max = ?, bids = ?"
+                          " WHERE facet = ? AND rid = ?"),
+                        [(doc.budget_min, doc.budget_max, doc.bids, f, rid)
+                         for f in sorted(kept)])
+    if new:
+        cur.executemany(q("INSERT INTO project_facets (facet, rid, budget_min, budget_max, bids)"
+                          " VALUES (?,?,?,?,?)"),
+                        [(f, rid, doc.budget_min, doc.budget_max, doc.bids)
+                         for f in sorted(new)])
+
+
 def index_projects(tx: _Tx, docs: Sequence[ProjectDoc]) -> None:
     """Add or replace the documents of these projects (see ``Tx.index_projects``)."""
     cur, q, sqlite = tx.cursor, tx.sql, _is_sqlite(tx)
     for doc in {d.project_id: d for d in docs}.values():
-        cur.execute(q("SELECT rid, listed, title, body, skills, cats FROM project_search"
+        cur.execute(q("SELECT rid, listed, title, body, skills, cats, budget_min, budget_max,"
+                      " bids, duration_days, created_at FROM project_search"
                       " WHERE project_id = ?"), (doc.project_id,))
         old = cur.fetchone()
         values = _values(doc)
@@ -113,12 +149,18 @@ def index_projects(tx: _Tx, docs: Sequence[ProjectDoc]) -> None:
             else:
                 cur.execute(
                     q(f"INSERT INTO project_search (project_id, {', '.join(_COLS)})"
-                      f" VALUES ({','.join('?' * (len(_COLS) + 1))})"),
+                      f" VALUES ({','.join('?' * (len(_COLS) + 1))}) RETURNING rid"),
                     (doc.project_id, *values),
                 )
+                rid = int(cur.fetchone()[0])
+            _sync_facets(tx, rid, None, doc)
             continue
         rid, was_listed = int(old[0]), bool(old[1])
         fts_old = (old[2], old[3], old[4], old[5])
+        before = ProjectDoc(doc.project_id, tuple(str(old[5]).split()), was_listed,
+                            int(old[6]), int(old[7]), int(old[9]), int(old[8]),
+                            doc.created_at, old[2], old[3], old[4])
+        _sync_facets(tx, rid, before, doc)
         same = fts_old == fts_new
         if sqlite and was_listed and not (doc.listed and same):
             cur.execute("INSERT INTO project_fts (project_fts, rowid, title, body, skills, cats)"
@@ -138,6 +180,10 @@ def _decode(data: str) -> Project:
 
 def search_projects(tx: _Tx, spec: ProjectSpec) -> list[ProjectRow]:
     """Listed projects matching ``spec``, in its order, after ``spec.after``."""
+    if not spec.terms and (spec.category is not None or len(spec.skills) == 1) and (
+        spec.sort != "newest" or not _is_sqlite(tx)
+    ):
+        return _by_facet(tx, spec)
     sqlite = _is_sqlite(tx)
     clauses: list[str] = []
     params: list[Any] = []
@@ -218,5 +264,62 @@ def search_projects(tx: _Tx, spec: ProjectSpec) -> list[ProjectRow]:
             "budget_low": (low, rid),
             "fewest_bids": (bids, rid),
         }[spec.sort]
+        out.append(ProjectRow(str(r[1]), key, _decode(r[5])))
+    return out
+
+
+def _by_facet(tx: _Tx, spec: ProjectSpec) -> list[ProjectRow]:
+    """A category (or one skill) filter in any order, read off ``project_facets``; other
+    skills and the range filters are checked on the way, the page is cut first."""
+    if spec.category is not None:
+        facet, skills = f"c:{spec.category}", spec.skills
+    else:
+        facet, skills = f"k:{spec.skills[0]}", ()
+    clauses = ["f.facet = ?"]
+    params: list[Any] = [facet]
+    source = "project_facets f"
+    if skills or spec.max_duration_days is not None:
+        source += " JOIN project_search s ON s.rid = f.rid"
+        if skills:
+            clauses.append("(" + " OR ".join(["(' ' || s.skills || ' ') LIKE ?"] * len(skills))
+                           + ")")
+            params += [f"% {k} %" for k in skills]
+        if spec.max_duration_days is not None:
+            clauses.append("s.duration_days <= ?")
+            params.append(spec.max_duration_days)
+    for clause, value in (("f.budget_max >= ?", spec.min_budget),
+                          ("f.budget_min <= ?", spec.max_budget)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    order: list[tuple[str, bool]] = {
+        "newest": [("f.rid", False)],
+        "budget_high": [("f.budget_max", True), ("f.rid", False)],
+        "budget_low": [("f.budget_min", False), ("f.rid", False)],
+        "fewest_bids": [("f.bids", False), ("f.rid", False)],
+    }[spec.sort]
+    if spec.after is not None:
+        ors: list[str] = []
+        for i, (expr, desc) in enumerate(order):
+            parts = [f"{e} = ?" for e, _ in order[:i]]
+            parts.append(f"{expr} {'<' if desc else '>'} ?")
+            ors.append("(" + " AND ".join(parts) + ")")
+            params += [-spec.after[j] if order[j][1] else spec.after[j] for j in range(i + 1)]
+        clauses.append("(" + " OR ".join(ors) + ")")
+    by = ", ".join(f"{e}{' DESC' if d else ''}" for e, d in order)
+    inner = (f"SELECT f.rid AS rid, f.budget_min AS budget_min, f.budget_max AS budget_max,"
+             f" f.bids AS bids FROM {source} WHERE {' AND '.join(clauses)} ORDER BY {by}"
+             " LIMIT ?")
+    outer = by.replace("f.", "h.")
+    sql = ("SELECT h.rid, s.project_id, h.budget_min, h.budget_max, h.bids, p.data"
+           f" FROM ({inner}) h JOIN project_search s ON s.rid = h.rid"
+           f" JOIN projects p ON p.key = s.project_id ORDER BY {outer}")
+    cur = tx.cursor
+    cur.execute(tx.sql(sql), [*params, spec.limit])
+    out = []
+    for r in cur.fetchall():
+        rid, low, high, bids = int(r[0]), int(r[2]), int(r[3]), int(r[4])
+        key: Key = {"newest": (rid,), "budget_high": (-high, rid), "budget_low": (low, rid),
+                    "fewest_bids": (bids, rid)}[spec.sort]
         out.append(ProjectRow(str(r[1]), key, _decode(r[5])))
     return out
