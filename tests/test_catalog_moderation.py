@@ -12,6 +12,7 @@ import pytest
 import microkit as mk
 from microkit import Actor, Money
 from microkit.catalog.moderation import MODERATION, STATES
+from microkit.levels import LevelLadder
 
 ACTIONS = [m.name for m in MODERATION.moves]
 ACTORS = ["seller", "other_user", "staff", "system"]
@@ -44,11 +45,14 @@ EXPECTED_TARGET = {
 ROLE_OF = {"seller": "seller", "staff": "staff", "other_user": None, "system": None}
 
 
+NO_LIMITS = mk.MarketConfig.khamsat().evolve(levels=LevelLadder.single())
+
+
 @pytest.fixture(scope="module")
 def world() -> Any:
     """One memory market shared by the module; each case makes its own service."""
-    m = mk.Marketplace.open("memory://", config=mk.MarketConfig.khamsat(),
-                            load_entry_points=False)
+    # One seller makes a service per case: lift the level limits (levels have their own tests).
+    m = mk.Marketplace.open("memory://", config=NO_LIMITS, load_entry_points=False)
     m.users.register("omar", display_name="Omar")
     m.users.register("huda", display_name="Huda")
     m.catalog.add_category("design", names={"en": "Design"}, by=Actor.staff("ops"))

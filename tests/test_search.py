@@ -14,6 +14,7 @@ import microkit as mk
 from microkit import Actor, Money
 from microkit.catalog import _normalize as N
 from microkit.catalog.stats import record_rating, record_sale
+from microkit.levels import LevelLadder
 
 MarketFactory = Callable[..., mk.Marketplace]
 STAFF = Actor.staff("ops")
@@ -49,7 +50,9 @@ class Shop:
 
 @pytest.fixture
 def shop(make_market: MarketFactory, clock: Any) -> Shop:
-    return Shop(make_market(), clock)
+    # Shops list more services per seller than a new seller may have: no level limits here.
+    return Shop(make_market(mk.MarketConfig.khamsat().evolve(levels=LevelLadder.single())),
+                clock)
 
 
 # -- Arabic-aware matching ----------------------------------------------------------
@@ -316,7 +319,8 @@ def test_view_has_the_seller_profile_and_aggregates(shop: Shop) -> None:
     view = shop.m.catalog.view(a.id)
     assert view.service == shop.m.catalog.get(a.id)
     assert view.stats == mk.ServiceStats(orders_completed=2, rating_count=2, rating_avg=4.5)
-    assert view.seller == mk.SellerProfile("omar", "عمر", None, mk.ServiceStats(3, 3, 4.0))
+    level = shop.m.levels.get("omar").level
+    assert view.seller == mk.SellerProfile("omar", "عمر", level, mk.ServiceStats(3, 3, 4.0))
     pending = shop.add("شعار", approve=False)
     with pytest.raises(mk.NotFound):
         shop.m.catalog.view(pending.id)

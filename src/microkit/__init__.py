@@ -43,6 +43,7 @@ from .errors import (
 from .escrow.ledger import Balance, VerifyReport
 from .events import Event
 from .hooks import hookimpl
+from .levels import Level, LevelLadder, LevelReport, Privileges, Requirement, SellerLevel
 from .market import Marketplace, TickSummary
 from .money import Currency, Money
 from .orders.model import Delivery, Order, OrderLine
@@ -66,6 +67,9 @@ __all__ = [
     "InvalidAmount",
     "InvalidConfig",
     "InvalidTransition",
+    "Level",
+    "LevelLadder",
+    "LevelReport",
     "LimitExceeded",
     "MarketConfig",
     "Marketplace",
@@ -79,8 +83,11 @@ __all__ = [
     "PermissionDenied",
     "PluginError",
     "PriceOutOfRange",
+    "Privileges",
+    "Requirement",
     "SearchHit",
     "SearchPage",
+    "SellerLevel",
     "SellerProfile",
     "Service",
     "ServiceDraft",
