@@ -45,6 +45,17 @@ def _names(inst: object, attribute: attrs.Attribute[Any], value: object) -> None
         raise _fail(attribute.name, value, "distinct identifier names other than 'overall'")
 
 
+def _bool(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not bool:
+        raise _fail(attribute.name, value, "True or False")
+
+
+def _name_tuple(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple | frozenset | set):
+        raise _fail("review_dimensions", value, "a tuple of names")
+    return tuple(value)
+
+
 def _rate(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, Decimal) or not Decimal(0) <= value < Decimal(1):
         raise _fail(attribute.name, value, "a Decimal in [0, 1)")
@@ -110,7 +121,7 @@ class MarketConfig:
     #: Days the seller has to start a paid order before the buyer may cancel.
     seller_start_days: int = attrs.field(default=2, validator=_non_negative_int)
     #: Whether the buyer may cancel with a full refund once the order is late.
-    late_cancel: bool = True
+    late_cancel: bool = attrs.field(default=True, validator=_bool)
     #: Cap on revision requests per order; None for unlimited.
     max_revisions: int | None = attrs.field(default=None, validator=_positive_int_or_none)
     #: How long an order may wait for payment before it expires.
@@ -130,9 +141,9 @@ class MarketConfig:
     #: Fixed withdrawal fee added to the percentage one.
     withdrawal_fee_fixed: Money | None = None
     #: Whether new and edited services wait for staff review before they are shown.
-    moderation: bool = True
+    moderation: bool = attrs.field(default=True, validator=_bool)
     #: Whether new projects wait for staff review before sellers can see and bid on them.
-    project_moderation: bool = False
+    project_moderation: bool = attrs.field(default=False, validator=_bool)
     #: Bids a seller may send per calendar month (UTC); None for no limit. A seller's
     #: level may set its own (``Privileges.max_bids_per_month``), which wins.
     max_bids_per_month: int | None = attrs.field(default=None, validator=_positive_int_or_none)
@@ -161,7 +172,7 @@ class MarketConfig:
     )
     #: Optional 1..5 rating dimensions a buyer may give beside the overall rating.
     review_dimensions: tuple[str, ...] = attrs.field(
-        default=("communication", "as_described", "would_buy_again"), converter=tuple,
+        default=("communication", "as_described", "would_buy_again"), converter=_name_tuple,
         validator=_names,
     )
     #: Longest message, in characters.
