@@ -237,13 +237,6 @@ def test_buyer_fee_is_paid_by_the_buyer_and_kept_by_the_platform(
     assert m.ledger.verify().ok
 
 
-@pytest.mark.xfail(
-    reason="BUG: with refund_to='original' a cancellation posts the refund to gateway:{name} "
-    "in the ledger but schedules no gateway refund (payments.refunds.gateway_refund_timer is "
-    "not wired into the transition table), so tick never calls Gateway.refund and the "
-    "buyer's card is never credited",
-    strict=True,
-)
 def test_refund_to_original_refunds_through_the_gateway(make_world: WorldFactory) -> None:
     world = make_world(mk.MarketConfig.khamsat().evolve(refund_to="original"))
     order = world.paid(upgrade=True)

@@ -1,20 +1,17 @@
 """Refunds to the site balance or back through the gateway: full, partial, failing, retried.
 
-Until the transition table schedules the gateway-refund timer itself (requested from the
-order-rules work: schedule ``payments.refunds.gateway_refund_timer(txn)`` for each posted
-transaction), these tests plug it in with :func:`with_gateway_refunds`.
+Every order transition that books money back to a gateway account schedules the gateway
+refund itself (``orders.facade``); these tests run the real table, unchanged.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import attrs
 import pytest
 
 import microkit as mk
 from microkit import Money
-from microkit.orders import _steps
 from microkit.payments.builtin import SandboxGateway
 from microkit.payments.refunds import (
     MAX_DECLINES,
@@ -26,32 +23,9 @@ if TYPE_CHECKING:
     from conftest import World, WorldFactory
 
 
-def with_gateway_refunds(market: mk.Marketplace) -> mk.Marketplace:
-    """Every effect that posts money into a gateway account also schedules its refund."""
-    core = market._core
-
-    def wrap(effect: Any) -> Any:
-        def wrapped(step: _steps.Step) -> None:
-            n = len(step.transactions)
-            effect(step)
-            for txn in step.transactions[n:]:
-                timer = gateway_refund_timer(txn)
-                if timer is not None:
-                    step.timers.append(timer)
-
-        wrapped.__name__ = effect.__name__
-        return wrapped
-
-    transitions = tuple(attrs.evolve(t, effects=tuple(wrap(e) for e in t.effects))
-                        for t in core.process.transitions)
-    core.process = attrs.evolve(core.process, transitions=transitions)
-    return market
-
-
 @pytest.fixture
 def original(make_world: WorldFactory) -> World:
     world = make_world(mk.MarketConfig.khamsat().evolve(refund_to="original"), "5")
-    with_gateway_refunds(world.market)
     return world
 
 
@@ -153,7 +127,7 @@ def test_pending_refund_settles_by_webhook_once(original: World) -> None:
 
 def test_manual_refund_is_confirmed_by_staff(make_world: WorldFactory) -> None:
     world = make_world(mk.MarketConfig.khamsat().evolve(refund_to="original"), "5")
-    m = with_gateway_refunds(world.market)
+    m = world.market
     order = world.place()
     payment = m.payments.pay(order.id, by=world.amal, gateway="manual", idempotency_key="m")
     m.payments.confirm_manual(payment.id, by=world.staff, reference="TRX")

@@ -16,6 +16,7 @@ from ..events import Event
 from ..levels.privileges import clearance_days
 from ..messaging.model import order_conversation_id
 from ..money import Money
+from ..payments.refunds import gateway_refund_timer
 from ..storage.base import Timer, Tx
 from ..storage.records import CONVERSATIONS, ORDERS, SERVICES, USERS
 from . import _steps
@@ -83,6 +84,11 @@ def _persist(u: Unit, order: Order, outcome: Outcome, by: Actor) -> None:
     u.tx.save(ORDERS, outcome.order, order.version)
     for txn in outcome.transactions:
         u.post(txn)
+        # Money booked back to a gateway account (refund_to="original") is only a ledger
+        # fact until the gateway refunds the card: tick() does that after this commits.
+        refund_timer = gateway_refund_timer(txn)
+        if refund_timer is not None:
+            u.tx.schedule(refund_timer)
     for timer in outcome.timers:
         u.tx.schedule(timer)
     u.emit(
