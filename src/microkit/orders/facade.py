@@ -10,6 +10,7 @@ import attrs
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..catalog.pricing import Quote, quote
+from ..catalog.stats import record_sale
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..escrow import ledger
 from ..events import Event
@@ -89,6 +90,8 @@ def _persist(u: Unit, order: Order, outcome: Outcome, by: Actor) -> None:
         refund_timer = gateway_refund_timer(txn)
         if refund_timer is not None:
             u.tx.schedule(refund_timer)
+    if outcome.order.state == "completed" and order.state != "completed" and order.service_id:
+        record_sale(u.tx, order.service_id)  # "best_selling" in catalog search
     for timer in outcome.timers:
         u.tx.schedule(timer)
     u.emit(

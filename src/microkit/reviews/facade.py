@@ -16,6 +16,7 @@ import attrs
 
 from .._core import Core, Unit
 from ..actors import Actor
+from ..catalog.stats import record_rating
 from ..errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..orders.facade import Page, role_of
 from ..orders.model import Order
@@ -76,7 +77,10 @@ def _publish(u: Unit, review: Review) -> Review:
 def _count(u: Unit, review: Review) -> None:
     """Add a review that just became visible to the aggregates of what it rates."""
     if review.by_role == "buyer":
-        _add(u, f"service:{review.service_id}", review)
+        if review.service_id:  # orders from bids and offers have no service
+            _add(u, f"service:{review.service_id}", review)
+            # The catalog's copy, which search sorts and filters on (min_rating, rating).
+            record_rating(u.tx, review.service_id, stars=review.rating)
         _add(u, f"seller:{review.subject_id}", review)
     else:
         _add(u, f"buyer:{review.subject_id}", review)
