@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any, Self, final
+from typing import Self, final
 
 import attrs
 
@@ -33,7 +33,7 @@ from .projects.facade import ProjectsFacade
 from .projects.offers import OffersFacade
 from .projects.requests import RequestsFacade
 from .reviews.facade import ReviewsFacade
-from .storage.base import Storage
+from .storage.base import Storage, Timer
 from .storage.records import USERS
 from .users import User
 
@@ -231,41 +231,65 @@ class Marketplace:
     def storage(self) -> Storage:
         return self._core.storage
 
-    def tick(self, now: dt.datetime | None = None, *, batch: int = 500) -> TickSummary:
+    def tick(
+        self, now: dt.datetime | None = None, *, batch: int = 500, chunk: int = 100
+    ) -> TickSummary:
         """Run every time-based transition that is due: auto-complete, payment expiry,
-        clearance. Each timer runs in its own unit of work; call it from a scheduler
-        (every minute is plenty). Safe to run from several processes at once.
+        clearance, offer expiry, payout and refund retries, level evaluation. Call it
+        from a scheduler (every minute is plenty). Safe to run from several processes
+        at once: each timer is claimed by deleting it in the unit of work that runs it.
+
+        Timers that only touch microkit's own records run ``chunk`` to a unit of work
+        (one commit for many); if a chunk fails it is rolled back and re-run one timer
+        per unit, so each timer still applies fully or not at all. Timers that call a
+        plugin (gateway refunds, payouts, charge expiry) run one by one.
         """
         when = now or self._core.clock.now()
         ran: Counter[str] = Counter()
         dropped = 0
         orders, offers = self.orders, self.offers
-        while True:
-            due = self._core.query(lambda tx: tx.due_timers(when, batch))
-            if not due:
-                break
-            for timer in due:
-                # Payment, refund and payout timers call plugins after their commit.
-                if timer.subject.startswith(("payment:", "refund:")):
-                    outcome = self.payments.run_timer(timer, when)
-                    self._count(ran, outcome)
-                    continue
-                if timer.subject.startswith("payout:"):
-                    self._count(ran, self.payouts.run_timer(timer, when))
-                    continue
 
-                def run(u: Unit, timer: Any = timer) -> str | None:
-                    if not u.tx.delete_timer(timer):
-                        return None  # another tick took it
-                    if timer.subject.startswith("offer:"):
-                        return offers.run_timer(u, timer)
-                    return orders.run_timer(u, timer)
+        def run_one(u: Unit, timer: Timer) -> str | None:
+            if not u.tx.delete_timer(timer):
+                return None  # another tick took it
+            if timer.subject.startswith("offer:"):
+                return offers.run_timer(u, timer)
+            return orders.run_timer(u, timer)
 
-                outcome = self._core.run(run, now=when)
+        def run_local(timers: list[Timer]) -> None:
+            nonlocal dropped
+            if not timers:
+                return
+            try:
+                outcomes = self._core.run(lambda u: [run_one(u, t) for t in timers], now=when)
+            except Exception:
+                outcomes = [self._core.run(lambda u, t=t: run_one(u, t), now=when)  # type: ignore[misc]
+                            for t in timers]
+            for outcome in outcomes:
                 if outcome == "dropped":
                     dropped += 1
                 elif outcome is not None:
                     ran[outcome] += 1
+            timers.clear()
+
+        while True:
+            due = self._core.query(lambda tx: tx.due_timers(when, batch))
+            if not due:
+                break
+            local: list[Timer] = []
+            for timer in due:
+                if timer.subject.startswith(("payment:", "refund:", "payout:")):
+                    run_local(local)  # keep due order
+                    # Payment, refund and payout timers call plugins after their commit.
+                    if timer.subject.startswith("payout:"):
+                        self._count(ran, self.payouts.run_timer(timer, when))
+                    else:
+                        self._count(ran, self.payments.run_timer(timer, when))
+                    continue
+                local.append(timer)
+                if len(local) >= chunk:
+                    run_local(local)
+            run_local(local)
             if len(due) < batch:
                 break
         levels = self.levels.run_due(when)
