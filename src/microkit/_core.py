@@ -78,11 +78,15 @@ class Unit:
             Conflict: the id was used for another body.
             InsufficientFunds: a user or escrow account would go negative.
         """
-        existing = self.tx.ledger_transaction(txn.id)
-        if existing is not None:
+        after = self.tx.post(txn)  # optimistic: a repeated id is rare, so look only then
+        if after is None:
+            existing = self.tx.ledger_transaction(txn.id)
+            if existing is None:  # posted by a command that has not committed yet
+                raise ConcurrentUpdate(f"ledger transaction {txn.id!r} posted concurrently",
+                                       key=txn.id)
             ledger.check_retry(existing, txn)
             return
-        ledger.check_applied(txn, self.tx.post(txn))
+        ledger.check_applied(txn, after)
 
 
 @final

@@ -243,7 +243,7 @@ class SqlTx:
         rows = self._cur.fetchall()
         return {r[0]: int(r[1]) for r in rows}, {r[0]: currency(r[2]) for r in rows}
 
-    def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]]:
+    def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]] | None:
         if self.dialect.batched:
             return self._post_batched(txn)
         cur, q = self._cur, self._q
@@ -255,9 +255,7 @@ class SqlTx:
             (txn.id, txn.kind, txn.currency.code, at, txn.body, lines),
         )
         if cur.rowcount != 1:
-            # The caller looked first (Unit.post); a concurrent command posted it meanwhile.
-            raise ConcurrentUpdate(f"ledger transaction {txn.id!r} posted concurrently",
-                                   key=txn.id)
+            return None  # the id is in the journal already: nothing written
         cur.executemany(
             q("INSERT INTO postings (account, txn_id, line, amount, at) VALUES (?,?,?,?,?)"),
             [(p.account, txn.id, i, p.amount, at) for i, p in enumerate(txn.postings)],
@@ -272,7 +270,7 @@ class SqlTx:
             after[account] = (int(balance), currency(held))
         return after
 
-    def _post_batched(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]]:
+    def _post_batched(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]] | None:
         """:meth:`post` in one statement: nothing is written if the id exists already."""
         accounts = sorted(deltas(txn).items())  # one global lock order: no deadlocks
         lines = ", ".join(["(?::text, ?::int, ?::bigint)"] * len(txn.postings))
@@ -298,10 +296,8 @@ class SqlTx:
             params += (account, delta)
         self._cur.execute(self._q(sql), params)
         rows = self._cur.fetchall()
-        if len(rows) != len(accounts):
-            # The caller looked first (Unit.post); a concurrent command posted it meanwhile.
-            raise ConcurrentUpdate(f"ledger transaction {txn.id!r} posted concurrently",
-                                   key=txn.id)
+        if not rows:
+            return None  # the id is in the journal already: nothing written
         return {name: (int(balance), currency(held)) for name, balance, held in rows}
 
     def journal(self) -> Iterator[tuple[str, str, int]]:

@@ -115,7 +115,7 @@ class Tx(Protocol):
         """Current balances and currencies of the accounts that exist among ``accounts``."""
         ...
 
-    def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]]:
+    def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]] | None:
         """Append ``txn`` to the journal and add its postings to the balances.
 
         Balances change by increments (never read-then-write), so concurrent
@@ -125,7 +125,9 @@ class Tx(Protocol):
         Returns:
             Each touched account's balance and currency afterwards; the caller
             checks them (:func:`microkit.escrow.ledger.check_applied`) and
-            rolls back on a breach.
+            rolls back on a breach. None when a transaction with this id is in
+            the journal already: nothing is written (the caller compares bodies,
+            so a retried command is a no-op and a reused id a Conflict).
         """
         ...
 

@@ -114,7 +114,9 @@ class _MemoryTx:
         found = {a: kept[a] for a in accounts if a in kept}
         return {a: v[0] for a, v in found.items()}, {a: v[1] for a, v in found.items()}
 
-    def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]]:
+    def post(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]] | None:
+        if txn.id in self._s.journal:
+            return None
         self._set(self._s.journal, txn.id, txn)
         accounts = self._s.accounts
         after: dict[str, tuple[int, Currency]] = {}

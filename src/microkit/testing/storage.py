@@ -323,11 +323,21 @@ class StorageConformance:
             "gateway:world": (-1000, USD),
         }
 
+    def test_post_of_a_known_id_writes_nothing(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            assert tx.post(txn("t1", ("user:a:available", 700))) is not None
+        with storage.write() as tx:
+            assert tx.post(txn("t1", ("user:a:available", 700))) is None
+            assert tx.post(txn("t1", ("user:a:available", 5))) is None
+        with storage.read() as tx:
+            assert tx.all_balances()["user:a:available"] == 700
+            assert sum(1 for t, _, _ in tx.journal() if t == "t1") == 2  # its two postings
+
     def test_post_adds_increments(self, storage: Storage) -> None:
         with storage.write() as tx:
             tx.post(txn("t1", ("user:a:available", 700)))
             second = tx.post(txn("t2", ("user:a:available", -200), ("user:b:available", 200)))
-        assert second["user:a:available"] == (500, USD)
+        assert second is not None and second["user:a:available"] == (500, USD)
         with storage.write() as tx:
             third = tx.post(txn("t3", ("user:a:available", 1)))
         assert third == {"user:a:available": (501, USD), "gateway:world": (-701, USD)}
@@ -340,13 +350,14 @@ class StorageConformance:
     ) -> None:
         with storage.write() as tx:
             after = tx.post(txn("t1", ("user:a:available", -5)))
-        assert after["user:a:available"] == (-5, USD)
+        assert after is not None and after["user:a:available"] == (-5, USD)
 
     def test_an_account_keeps_its_first_currency(self, storage: Storage) -> None:
         with storage.write() as tx:
             tx.post(txn("t1", ("user:a:available", 100)))
             after = tx.post(LedgerTransaction("t2", "test", LYD, (
                 Posting("user:a:available", 5), Posting("gateway:lyd", -5)), T0))
+        assert after is not None
         assert after["user:a:available"] == (105, USD)  # so the caller sees the mismatch
         assert after["gateway:lyd"] == (-5, LYD)
 
