@@ -42,7 +42,7 @@ from .model import (
     Upgrade,
     UpgradeSpec,
 )
-from .moderation import MODERATION, ModerationRole, ModerationTable
+from .moderation import MODERATION, ModerationRole, ModerationTable, Move
 from .pricing import check_price
 
 __all__ = ["CatalogFacade"]
@@ -370,7 +370,8 @@ class CatalogFacade:
                 "staff" if by.kind == "staff"
                 else "seller" if by.kind == "user" and by.id == old.seller_id else None
             )
-            move = MODERATION.check(name, old.state, role, actor=str(by), service_id=service_id)
+            move = MODERATION.check(name, old.state, role, actor=str(by), subject=service_id)
+            assert isinstance(move, Move)
             to, event = move.target(old.state, config.moderation)
             seen = Seen()
             new = edit(u, old, seen) if edit is not None else old

@@ -10,12 +10,12 @@ Only ``approved`` services can be bought or found.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Final, Literal
 
 import attrs
 
-from ..errors import InvalidTransition, PermissionDenied
+from .._lifecycle import Lifecycle
+from .._lifecycle import Move as GenericMove
 from .model import ServiceState
 
 __all__ = ["MODERATION", "SAME", "STATES", "ModerationRole", "ModerationTable", "Move"]
@@ -30,104 +30,37 @@ STATES: Final[tuple[ServiceState, ...]] = (
 SAME: Final = "same"
 
 
-def _states(states: Iterable[ServiceState]) -> frozenset[ServiceState]:
-    return frozenset(states)
-
-
-def _roles(roles: Iterable[ModerationRole]) -> frozenset[ModerationRole]:
-    return frozenset(roles)
-
-
 @attrs.frozen
-class Move:
-    """One row of the moderation table.
+class Move(GenericMove):
+    """One row of the moderation table: a :class:`~microkit._lifecycle.Move` that may
+    ask for a reason and lead elsewhere when moderation is off.
 
     .. versionadded:: 0.1
     """
 
-    #: The facade command: ``market.catalog.<name>(service_id, by=...)``.
-    name: str
-    from_states: frozenset[ServiceState] = attrs.field(converter=_states)
-    to: ServiceState
-    actors: frozenset[ModerationRole] = attrs.field(converter=_roles)
-    #: The event appended when it runs (``data`` has service_id, seller_id, from, to).
-    event: str
     #: Whether a ``reason`` is required (and put in the event and ``moderation_note``).
     reason: bool = False
     #: The to-state when moderation is off (``SAME``: unchanged), if it differs.
     unmoderated: ServiceState | Literal["same"] | None = None
     #: The event when moderation is off, if it differs.
     unmoderated_event: str | None = None
-    doc: str = ""
 
     def target(self, current: ServiceState, moderation: bool) -> tuple[ServiceState, str]:
         """The state this move leads to from ``current``, and the event it appends."""
         if moderation or self.unmoderated is None:
-            return self.to, self.event
+            return self.to, self.event  # type: ignore[return-value]
         to = current if self.unmoderated == SAME else self.unmoderated
         return to, self.unmoderated_event or self.event
 
 
-@attrs.frozen
-class ModerationTable:
-    """The moderation state machine as data.
-
-    .. versionadded:: 0.1
-    """
-
-    moves: tuple[Move, ...]
-
-    def get(self, name: str) -> Move:
-        for move in self.moves:
-            if move.name == name:
-                return move
-        raise KeyError(name)
-
-    def allowed_from(self, state: str) -> tuple[str, ...]:
-        """Names of the moves that may leave ``state``."""
-        return tuple(m.name for m in self.moves if state in m.from_states)
-
-    def check(self, name: str, state: ServiceState, role: ModerationRole | None, *,
-              actor: str, service_id: str) -> Move:
-        """The move ``name`` if ``role`` may run it from ``state``.
-
-        Raises:
-            PermissionDenied: the role may not run it (checked first).
-            InvalidTransition: not allowed from ``state``; says what is.
-        """
-        move = self.get(name)
-        if role not in move.actors:
-            raise PermissionDenied(
-                f"{actor} may not {name} service {service_id}"
-                f" (allowed: {', '.join(sorted(move.actors))})",
-                actor=actor,
-                action=name,
-            )
-        if state not in move.from_states:
-            allowed = self.allowed_from(state)
-            raise InvalidTransition(
-                f"cannot {name} a service that is {state!r}; allowed from {state!r}: "
-                + ", ".join(allowed),
-                transition=name,
-                state=state,
-                allowed=allowed,
-            )
-        return move
-
-    def mermaid(self) -> str:
-        """The table as a Mermaid state diagram."""
-        lines = ["stateDiagram-v2", "    [*] --> pending_review: create_service (seller)"]
-        for m in self.moves:
-            for src in sorted(m.from_states):
-                lines.append(f"    {src} --> {m.to}: {m.name} ({', '.join(sorted(m.actors))})")
-        return "\n".join(lines)
-
+#: The moderation state machine as data (the shared small machine).
+ModerationTable = Lifecycle
 
 M = Move
 _EDITABLE: Final[tuple[ServiceState, ...]] = ("pending_review", "approved", "rejected", "paused")
 
 #: The service moderation lifecycle.
-MODERATION: Final = ModerationTable((
+MODERATION: Final = Lifecycle("service", ("pending_review",), (
     M("approve", {"pending_review", "rejected"}, "approved", {"staff"}, "service.approved",
       doc="Staff publish the service: it can be bought and found."),
     M("reject", {"pending_review"}, "rejected", {"staff"}, "service.rejected", reason=True,
