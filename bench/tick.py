@@ -6,7 +6,7 @@ each with its escrow funded and its auto-complete timer scheduled, of which
 ``--due`` (default 1,000) are due now. The seed takes the fast path: one big
 storage transaction through the ``Tx`` API (records, one funding journal
 transaction, timers), not 100,000 commands. Then one ``tick()`` runs the due
-auto-completions, each in its own unit of work, and the time is printed.
+auto-completions (a chunk of timers per unit of work), and the time is printed.
 
 Target: under 1 s for 1,000 due among 100,000 open.
 
