@@ -178,6 +178,8 @@ class Seen:
     sellers: set[str] = attrs.field(factory=set)
     #: category slug -> (slug, parent, grandparent, ...)
     paths: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    #: category slug -> the record, as read in this command
+    categories: dict[str, Category] = attrs.field(factory=dict)
 
     def category(self, tx: Tx, slug: object, *, field: str, new: bool) -> Category:
         """The category, its path remembered. ``new``: it must be active (takes services).
@@ -185,12 +187,15 @@ class Seen:
         Raises:
             NotFound: unknown.  ValidationError: inactive and ``new``.
         """
-        cat = tx.get(CATEGORIES, slug) if isinstance(slug, str) else None
+        cat = None
+        if isinstance(slug, str):
+            cat = self.categories.get(slug) or tx.get(CATEGORIES, slug)
         if cat is None:
             raise NotFound("category", str(slug))
         if new and not cat.active:
             raise ValidationError(f"{field}: {slug!r} takes no new services", field=field,
                                   value=slug)
+        self.categories[cat.slug] = cat
         self.path(tx, cat.slug)
         return cat
 
