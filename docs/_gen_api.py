@@ -247,6 +247,11 @@ def _field_comments() -> dict[str, str]:
 def _value(value: object) -> str:
     if value is attrs.NOTHING:
         return "*required*"
+    if getattr(value, "takes_self", False):
+        return "*computed from the other fields*"
+    levels = getattr(value, "levels", None)
+    if isinstance(levels, tuple):  # a LevelLadder: its repr is pages long
+        return f"{len(levels)} levels: " + ", ".join(f"`{lvl.id}`" for lvl in levels)
     if value is None:
         return "`None`"
     if isinstance(value, dt.timedelta):

@@ -63,6 +63,13 @@ def test_gen_diagram_check_mode_agrees() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_api_reference_and_config_table_are_current() -> None:
+    """docs/api.md and the configuration table are generated: regenerate on API changes."""
+    done = subprocess.run([sys.executable, str(DOCS / "_gen_api.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 # -- the quickstart is the contract program ---------------------------------------------
 
 
