@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from ..catalog._normalize import fts5_match
 from ..projects.model import Project
 from ..projects.search import Key, ProjectDoc, ProjectRow, ProjectSpec
 from ._codec import codec_for
+from ._feature import FeatureTx, is_sqlite
 
 __all__ = ["MIGRATION_STATEMENTS", "index_projects", "search_projects"]
 
@@ -67,22 +68,6 @@ MIGRATION_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
 )
 
 
-class _Tx(Protocol):
-    """The part of :class:`~microkit.storage._sql.SqlTx` used here."""
-
-    @property
-    def cursor(self) -> Any: ...
-
-    def sql(self, text: str) -> str: ...
-
-    @property
-    def dialect(self) -> Any: ...
-
-
-def _is_sqlite(tx: _Tx) -> bool:
-    return bool(tx.dialect.name == "sqlite")
-
-
 def _fts_string(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
@@ -101,7 +86,7 @@ def _facets(doc: ProjectDoc) -> list[str]:
     return [f"c:{c}" for c in doc.categories] + [f"k:{k}" for k in doc.skills.split()]
 
 
-def _sync_facets(tx: _Tx, rid: int, old: ProjectDoc | None, doc: ProjectDoc) -> None:
+def _sync_facets(tx: FeatureTx, rid: int, old: ProjectDoc | None, doc: ProjectDoc) -> None:
     """Keep ``project_facets`` in step: rows only while listed, sort columns current."""
     cur, q = tx.cursor, tx.sql
     was = set(_facets(old)) if old is not None and old.listed else set()
@@ -123,9 +108,9 @@ def _sync_facets(tx: _Tx, rid: int, old: ProjectDoc | None, doc: ProjectDoc) -> 
                          for f in sorted(new)])
 
 
-def index_projects(tx: _Tx, docs: Sequence[ProjectDoc]) -> None:
+def index_projects(tx: FeatureTx, docs: Sequence[ProjectDoc]) -> None:
     """Add or replace the documents of these projects (see ``Tx.index_projects``)."""
-    cur, q, sqlite = tx.cursor, tx.sql, _is_sqlite(tx)
+    cur, q, sqlite = tx.cursor, tx.sql, is_sqlite(tx)
     for doc in {d.project_id: d for d in docs}.values():
         cur.execute(q("SELECT rid, listed, title, body, skills, cats, budget_min, budget_max,"
                       " bids, duration_days, created_at FROM project_search"
@@ -178,13 +163,13 @@ def _decode(data: str) -> Project:
     return codec_for(Project).loads(data)
 
 
-def search_projects(tx: _Tx, spec: ProjectSpec) -> list[ProjectRow]:
+def search_projects(tx: FeatureTx, spec: ProjectSpec) -> list[ProjectRow]:
     """Listed projects matching ``spec``, in its order, after ``spec.after``."""
     if not spec.terms and (spec.category is not None or len(spec.skills) == 1) and (
-        spec.sort != "newest" or not _is_sqlite(tx)
+        spec.sort != "newest" or not is_sqlite(tx)
     ):
         return _by_facet(tx, spec)
-    sqlite = _is_sqlite(tx)
+    sqlite = is_sqlite(tx)
     clauses: list[str] = []
     params: list[Any] = []
     match: list[str] = []
@@ -268,7 +253,7 @@ def search_projects(tx: _Tx, spec: ProjectSpec) -> list[ProjectRow]:
     return out
 
 
-def _by_facet(tx: _Tx, spec: ProjectSpec) -> list[ProjectRow]:
+def _by_facet(tx: FeatureTx, spec: ProjectSpec) -> list[ProjectRow]:
     """A category (or one skill) filter in any order, read off ``project_facets``; other
     skills and the range filters are checked on the way, the page is cut first."""
     if spec.category is not None:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from ..catalog._normalize import fts5_match
 from ..catalog.indexing import Key, SearchDoc, SearchRow, SearchSpec, StatsDelta, rating_avg
 from ..catalog.model import Service, ServiceStats
 from ._codec import codec_for
+from ._feature import FeatureTx, is_sqlite
 
 __all__ = [
     "MIGRATION_STATEMENTS",
@@ -75,22 +76,6 @@ MIGRATION_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
 )
 
 
-class _Tx(Protocol):
-    """The part of :class:`~microkit.storage._sql.SqlTx` used here."""
-
-    @property
-    def cursor(self) -> Any: ...
-
-    def sql(self, text: str) -> str: ...
-
-    @property
-    def dialect(self) -> Any: ...
-
-
-def _is_sqlite(tx: _Tx) -> bool:
-    return bool(tx.dialect.name == "sqlite")
-
-
 def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
     return [items[i: i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
@@ -98,12 +83,12 @@ def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
 # -- writes -------------------------------------------------------------------
 
 
-def index_services(tx: _Tx, docs: Sequence[SearchDoc]) -> None:
+def index_services(tx: FeatureTx, docs: Sequence[SearchDoc]) -> None:
     """See :meth:`microkit.storage.base.Tx.index_services`."""
     latest = {d.service_id: d for d in docs}  # a service twice in one batch: last wins
     if not latest:
         return
-    cur, q, sqlite = tx.cursor, tx.sql, _is_sqlite(tx)
+    cur, q, sqlite = tx.cursor, tx.sql, is_sqlite(tx)
     existing: dict[str, tuple[int, bool, str, str, str]] = {}
     for chunk in _chunks(list(latest)):
         marks = ",".join("?" * len(chunk))
@@ -167,7 +152,7 @@ def index_services(tx: _Tx, docs: Sequence[SearchDoc]) -> None:
         )
 
 
-def add_service_stats(tx: _Tx, service_id: str, delta: StatsDelta) -> bool:
+def add_service_stats(tx: FeatureTx, service_id: str, delta: StatsDelta) -> bool:
     """See :meth:`microkit.storage.base.Tx.add_service_stats`."""
     cur = tx.cursor
     cur.execute(
@@ -184,7 +169,7 @@ def add_service_stats(tx: _Tx, service_id: str, delta: StatsDelta) -> bool:
 # -- reads --------------------------------------------------------------------
 
 
-def service_stats(tx: _Tx, service_ids: Sequence[str]) -> dict[str, ServiceStats]:
+def service_stats(tx: FeatureTx, service_ids: Sequence[str]) -> dict[str, ServiceStats]:
     """See :meth:`microkit.storage.base.Tx.service_stats`."""
     found: dict[str, ServiceStats] = {}
     cur = tx.cursor
@@ -202,7 +187,7 @@ def service_stats(tx: _Tx, service_ids: Sequence[str]) -> dict[str, ServiceStats
     return found
 
 
-def seller_stats(tx: _Tx, seller_id: str) -> ServiceStats:
+def seller_stats(tx: FeatureTx, seller_id: str) -> ServiceStats:
     """See :meth:`microkit.storage.base.Tx.seller_stats`."""
     cur = tx.cursor
     cur.execute(
@@ -261,9 +246,9 @@ def _row(r: Sequence[Any], key: Key) -> SearchRow:
                      ServiceStats(orders, count, rating_avg(points, count)))
 
 
-def search_services(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
+def search_services(tx: FeatureTx, spec: SearchSpec) -> list[SearchRow]:
     """See :meth:`microkit.storage.base.Tx.search_services`."""
-    if spec.terms and spec.sort == "relevance" and _is_sqlite(tx):
+    if spec.terms and spec.sort == "relevance" and is_sqlite(tx):
         return _sqlite_relevance(tx, spec)
     return _generic(tx, spec)
 
@@ -272,7 +257,7 @@ def _fts_string(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _sqlite_relevance(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
+def _sqlite_relevance(tx: FeatureTx, spec: SearchSpec) -> list[SearchRow]:
     """Tier 0 (every term in the title) then tier 1, each read newest first off FTS5."""
     m = fts5_match(spec.terms)
     cat = f" AND cats : {_fts_string(spec.category)}" if spec.category is not None else ""
@@ -306,9 +291,9 @@ def _sqlite_relevance(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
     return rows
 
 
-def _generic(tx: _Tx, spec: SearchSpec) -> list[SearchRow]:
+def _generic(tx: FeatureTx, spec: SearchSpec) -> list[SearchRow]:
     """Any sort, any filters: match, filter, then order by the sort's columns."""
-    sqlite = _is_sqlite(tx)
+    sqlite = is_sqlite(tx)
     clauses, params = _filters(spec, category=not (sqlite and spec.terms))
     tier_sql = "0"
     if spec.terms and sqlite:
