@@ -120,7 +120,7 @@ _SQL_ACCOUNT = (
 class SqlTx:
     """A unit of work over one open SQL transaction (the backend begins and ends it)."""
 
-    __slots__ = ("_absent", "_cur", "_q", "dialect")
+    __slots__ = ("_absent", "_cur", "_q", "_seen", "dialect")
 
     def __init__(self, cur: Cursor, dialect: Dialect) -> None:
         self._cur = cur
@@ -129,6 +129,10 @@ class SqlTx:
         #: (table, key) this unit of work read as missing: if ``add`` then finds it, a
         #: concurrent command inserted it meanwhile (a retry sees it), not a duplicate.
         self._absent: set[tuple[str, str]] | None = None
+        #: (table, key) → the record as this unit of work last read or wrote it (None: read
+        #: as missing). Records are immutable and nothing else writes this transaction's rows
+        #: through it, so a second ``get`` of the same key needs neither SELECT nor decode.
+        self._seen: dict[tuple[str, str], Any] = {}
 
     @property
     def cursor(self) -> Cursor:
@@ -142,15 +146,23 @@ class SqlTx:
     # -- records -------------------------------------------------------------
 
     def get(self, kind: RecordKind[T], key: str) -> T | None:
+        seen = self._seen
+        at = (kind.table, key)
+        if at in seen:
+            found: T | None = seen[at]
+            return found
         cur = self._cur
         cur.execute(self._q(f"SELECT data FROM {kind.table} WHERE key = ?"), (key,))
         row = cur.fetchone()
         if row is None:
             if self._absent is None:
                 self._absent = set()
-            self._absent.add((kind.table, key))
+            self._absent.add(at)
+            seen[at] = None
             return None
-        return codec_for(kind.type).loads(row[0])
+        record: T = codec_for(kind.type).loads(row[0])
+        seen[at] = record
+        return record
 
     def add(self, kind: RecordKind[T], record: T) -> None:
         key = kind.key(record)
@@ -161,6 +173,7 @@ class SqlTx:
         data = codec_for(kind.type).dumps(record)
         self._cur.execute(self._q(sql), (key, getattr(record, "version", None), *values, data))
         if self._cur.rowcount != 1:
+            self._seen.pop((kind.table, key), None)  # a concurrent insert: read it afresh
             if self._absent is not None and (kind.table, key) in self._absent:
                 raise ConcurrentUpdate(
                     f"{kind.table} {key!r} was added concurrently", key=key
@@ -168,6 +181,7 @@ class SqlTx:
             raise Conflict(f"{kind.table} {key!r} exists already", key=key)
         if self._absent is not None:
             self._absent.discard((kind.table, key))
+        self._seen[(kind.table, key)] = record
 
     def save(self, kind: RecordKind[T], record: T, expected_version: int) -> None:
         key = kind.key(record)
@@ -179,10 +193,12 @@ class SqlTx:
         version = getattr(record, "version", None)
         self._cur.execute(self._q(sql), (version, *values, data, key, expected_version))
         if self._cur.rowcount != 1:
+            self._seen.pop((kind.table, key), None)
             raise ConcurrentUpdate(
                 f"{kind.table} {key!r} changed concurrently (expected version {expected_version})",
                 key=key,
             )
+        self._seen[(kind.table, key)] = record
 
     def find(
         self,
