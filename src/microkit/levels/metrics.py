@@ -11,8 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
-import attrs
-
+from .._evolve import evolve
 from ..money import Currency, Money
 from .ladder import Level, LevelLadder, Requirement
 from .model import IX, N_COUNTERS, ZERO, Check, Figures, SellerMetrics
@@ -62,7 +61,7 @@ def bump(
     oldest = day_of(now - dt.timedelta(days=history_days))
     if any(d < oldest for d in days):
         days = {d: v for d, v in days.items() if d >= oldest}
-    return attrs.evolve(metrics, totals=tuple(totals), days=days, updated_at=now,
+    return evolve(metrics, totals=tuple(totals), days=days, updated_at=now,
                         version=metrics.version + 1)
 
 

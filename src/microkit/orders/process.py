@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from .._evolve import evolve
 from ..config import MarketConfig
 from ..errors import InvalidTransition, PermissionDenied
 from ..escrow.ledger import LedgerTransaction
@@ -341,7 +342,7 @@ class Process:
         to = transition.to
         if to == RESUME:
             to = order.resume_state or order.state
-        new = attrs.evolve(
+        new = evolve(
             order,
             state=to,
             updated_at=now,

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from .._core import Core, Unit
+from .._evolve import evolve
 from ..actors import Actor
 from ..escrow import ledger
 from ..money import Money
@@ -62,7 +63,7 @@ def expire_timer(payment: Payment, timeout: dt.timedelta) -> Timer:
 
 
 def _save(u: Unit, old: Payment, **changes: Any) -> Payment:
-    new = attrs.evolve(old, updated_at=u.now, version=old.version + 1, **changes)
+    new = evolve(old, updated_at=u.now, version=old.version + 1, **changes)
     u.tx.save(PAYMENTS, new, old.version)
     return new
 
@@ -87,8 +88,8 @@ def record_answer(
     if existing is not None and existing.state == "succeeded":
         return existing
     if existing is None:
-        payment = attrs.evolve(template, state="pending", reference=result.reference,
-                               redirect_url=result.redirect_url, failure=result.failure)
+        payment = evolve(template, state="pending", reference=result.reference,
+                         redirect_url=result.redirect_url, failure=result.failure)
         u.tx.add(PAYMENTS, payment)
     else:
         payment = _save(u, existing, reference=result.reference or existing.reference,
