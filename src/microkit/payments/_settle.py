@@ -90,14 +90,15 @@ def record_answer(
     if existing is None:
         payment = evolve(template, state="pending", reference=result.reference,
                          redirect_url=result.redirect_url, failure=result.failure)
-        u.tx.add(PAYMENTS, payment)
+        if result.status != "succeeded":  # else capture stores it, captured, in one write
+            u.tx.add(PAYMENTS, payment)
     else:
         payment = _save(u, existing, reference=result.reference or existing.reference,
                         redirect_url=result.redirect_url, failure=result.failure)
     if result.reference:
         link(u, charge_link(payment.gateway, result.reference), payment.id)
     if result.status == "succeeded":
-        payment = capture(core, u, payment, by, fee=result.fee)
+        payment = capture(core, u, payment, by, fee=result.fee, stored=existing is not None)
     elif result.status == "failed":
         payment = fail(u, payment, result.failure or "declined", str(by))
     else:
@@ -127,13 +128,23 @@ def _apply_unmatched(core: Core, u: Unit, payment: Payment) -> Payment:
 
 
 def capture(
-    core: Core, u: Unit, payment: Payment, by: Actor, *, fee: Money | None = None
+    core: Core, u: Unit, payment: Payment, by: Actor, *, fee: Money | None = None,
+    stored: bool = True,
 ) -> Payment:
-    """The money is in: fund the orders (or the top-up); idempotent by ledger ids."""
+    """The money is in: fund the orders (or the top-up); idempotent by ledger ids.
+
+    ``stored=False``: ``payment`` is new to this unit of work and not stored yet; it is
+    added once, captured (as version + 1, the record an add then save would leave).
+    """
     if payment.state == "succeeded":
         return payment
     pid, buyer = payment.id, payment.buyer_id
-    new = _save(u, payment, state="succeeded", failure=None)
+    if stored:
+        new = _save(u, payment, state="succeeded", failure=None)
+    else:
+        new = evolve(payment, updated_at=u.now, version=payment.version + 1,
+                     state="succeeded", failure=None)
+        u.tx.add(PAYMENTS, new)
     _emit(u, new, str(by))
     if payment.is_top_up:
         u.post(ledger.transfer(f"payment:{pid}:topup", "topup", ledger.gateway(payment.gateway),
