@@ -6,7 +6,7 @@ import datetime as dt
 import heapq
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from types import TracebackType
 from typing import Any, TypeVar, final
 
 import attrs
@@ -205,6 +205,33 @@ class _MemoryTx:
 
 
 @final
+class _MemoryUnit:
+    """``with storage.write() as tx``: take the lock; on an error undo, then release.
+
+    A plain context manager (not ``@contextmanager``): entered once per command.
+    """
+
+    __slots__ = ("_s", "_tx")
+
+    def __init__(self, storage: MemoryStorage) -> None:
+        self._s = storage
+        self._tx: _MemoryTx | None = None
+
+    def __enter__(self) -> _MemoryTx:
+        tx = self._tx = _MemoryTx(self._s)
+        self._s._lock.acquire()
+        return tx
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if exc_type is not None and self._tx is not None:
+                self._tx.rollback()
+        finally:
+            self._s._lock.release()
+
+
+@final
 class MemoryStorage:
     """Everything in process memory; gone when the process ends. For tests and benchmarks.
 
@@ -228,15 +255,8 @@ class MemoryStorage:
         self.projects = MemoryProjectSearch()
         self._lock = threading.RLock()
 
-    @contextmanager
-    def write(self) -> Iterator[_MemoryTx]:
-        with self._lock:
-            tx = _MemoryTx(self)
-            try:
-                yield tx
-            except BaseException:
-                tx.rollback()
-                raise
+    def write(self) -> _MemoryUnit:
+        return _MemoryUnit(self)
 
     read = write
 
