@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 import attrs
@@ -22,7 +22,7 @@ from ..storage.base import Timer, Tx
 from ..storage.records import CONVERSATIONS, ORDERS, SERVICES, USERS
 from . import _steps
 from .model import Order
-from .process import Outcome, Process, Role, Transition
+from .process import Outcome, Process, Role
 
 __all__ = ["OrdersFacade", "Page", "apply_transition", "role_of"]
 
@@ -72,7 +72,8 @@ def apply_transition(
             actor=str(by),
             action=command,
         )
-    params = {**params, **_facts(u, order, process.candidates(command, order.state), core)}
+    guards, effects = process.steps_of(command, order.state)
+    params = {**params, **_facts(u, order, guards, effects, core)}
     outcome: Outcome = process.run(
         order, command, role=role, actor=str(by), config=core.config, now=u.now, params=params
     )
@@ -111,15 +112,17 @@ def _persist(u: Unit, order: Order, outcome: Outcome, by: Actor) -> None:
 
 
 def _facts(
-    u: Unit, order: Order, candidates: Sequence[Transition], core: Core | None = None
+    u: Unit, order: Order, guards: Collection[_steps.Guard],
+    effects: Collection[_steps.Effect], core: Core | None = None,
 ) -> dict[str, Any]:
-    """What guards and effects need beyond the order, read in the same unit of work."""
+    """What the candidate transitions' ``guards`` and ``effects`` need beyond the order,
+    read in the same unit of work (nothing when none needs anything)."""
     facts: dict[str, Any] = {}
-    if core is not None and any(_steps.release_escrow in t.effects
-                                or _steps.split_escrow in t.effects for t in candidates):
+    if core is not None and (_steps.release_escrow in effects
+                             or _steps.split_escrow in effects):
         # Earnings clear after the seller's level's clearance days (seller levels).
         facts["clearance_days"] = clearance_days(u.tx, core.config, order.seller_id)
-    if not any(_steps.seller_unresponsive in t.guards for t in candidates):
+    if _steps.seller_unresponsive not in guards:
         return facts
     conv = u.tx.get(CONVERSATIONS, order_conversation_id(order.id))
     facts["buyer_waiting_since"] = conv.buyer_waiting_since if conv is not None else None
@@ -428,7 +431,7 @@ class OrdersFacade:
                 raise PermissionDenied(f"{by} is neither the buyer nor the seller of order"
                                        f" {order_id}", actor=str(by), action=transition)
             t = core.process.get(transition)
-            facts = _facts(u, order, (t,), core)
+            facts = _facts(u, order, t.guards, t.effects, core)
             outcome = core.process.apply(order, t, role=role, actor=str(by),
                                          config=core.config, now=u.now,
                                          params={**params, **facts})

@@ -178,6 +178,21 @@ class Process:
                     table.setdefault(state, []).append(t)
         return table
 
+    @functools.cached_property
+    def _steps_by_command(self) -> dict[tuple[str, str], tuple[frozenset[s.Guard],
+                                                               frozenset[s.Effect]]]:
+        return {
+            key: (frozenset(g for t in ts for g in t.guards),
+                  frozenset(e for t in ts for e in t.effects))
+            for key, ts in self._by_command.items()
+        }
+
+    def steps_of(
+        self, command: str, state: str
+    ) -> tuple[frozenset[s.Guard], frozenset[s.Effect]]:
+        """The guards and the effects of every transition ``command`` may mean in ``state``."""
+        return self._steps_by_command.get((command, state), (frozenset(), frozenset()))
+
     def candidates(self, command: str, state: str) -> tuple[Transition, ...]:
         """The transitions ``command`` may mean in ``state``, in table order."""
         return tuple(self._by_command.get((command, state), ()))
