@@ -36,24 +36,30 @@ class _MemoryTx:
 
     def __init__(self, storage: MemoryStorage) -> None:
         self._s = storage
-        self._undo: list[Callable[[], None]] = []
+        #: How to undo each change, newest last: ``(table, key, old value or _MISSING)``
+        #: for a dict entry (a tuple: one small object, where a closure is four for the
+        #: garbage collector to track), or a callable for anything else.
+        self._undo: list[tuple[dict[Any, Any], Any, Any] | Callable[[], None]] = []
 
     def _set(self, table: dict[Any, Any], key: Any, value: Any) -> None:
-        old = table.get(key, _MISSING)
+        self._undo.append((table, key, table.get(key, _MISSING)))
         table[key] = value
-        if old is _MISSING:
-            self._undo.append(lambda: table.pop(key))
-        else:
-            self._undo.append(lambda: table.__setitem__(key, old))
 
     def _pop(self, table: dict[Any, Any], key: Any) -> None:
         old = table.pop(key, _MISSING)
         if old is not _MISSING:
-            self._undo.append(lambda: table.__setitem__(key, old))
+            self._undo.append((table, key, old))
 
     def rollback(self) -> None:
         for undo in reversed(self._undo):
-            undo()
+            if isinstance(undo, tuple):
+                table, key, old = undo
+                if old is _MISSING:
+                    table.pop(key)
+                else:
+                    table[key] = old
+            else:
+                undo()
         self._undo.clear()
 
     # -- records -------------------------------------------------------------
