@@ -20,7 +20,7 @@ from ..catalog._normalize import fts5_match
 from ..projects.model import Project
 from ..projects.search import Key, ProjectDoc, ProjectRow, ProjectSpec
 from ._codec import codec_for
-from ._feature import FeatureTx, is_sqlite
+from ._feature import FeatureTx, is_sqlite, keyset_after
 
 __all__ = ["MIGRATION_STATEMENTS", "index_projects", "search_projects"]
 
@@ -216,13 +216,9 @@ def search_projects(tx: FeatureTx, spec: ProjectSpec) -> list[ProjectRow]:
         "fewest_bids": [("s.bids", False), (rid_col, False)],
     }[spec.sort]
     if spec.after is not None:
-        ors: list[str] = []
-        for i, (expr, desc) in enumerate(order):
-            parts = [f"{e} = ?" for e, _ in order[:i]]
-            parts.append(f"{expr} {'<' if desc else '>'} ?")
-            ors.append("(" + " AND ".join(parts) + ")")
-            params += [-spec.after[j] if order[j][1] else spec.after[j] for j in range(i + 1)]
-        clauses.append("(" + " OR ".join(ors) + ")")
+        clause, values = keyset_after(order, spec.after)
+        clauses.append(clause)
+        params += values
     # Order and cut the page on the narrow index rows first; only the page's records
     # are then read (joining every match to its JSON body first costs a lookup each).
     inner = (
@@ -284,13 +280,9 @@ def _by_facet(tx: FeatureTx, spec: ProjectSpec) -> list[ProjectRow]:
         "fewest_bids": [("f.bids", False), ("f.rid", False)],
     }[spec.sort]
     if spec.after is not None:
-        ors: list[str] = []
-        for i, (expr, desc) in enumerate(order):
-            parts = [f"{e} = ?" for e, _ in order[:i]]
-            parts.append(f"{expr} {'<' if desc else '>'} ?")
-            ors.append("(" + " AND ".join(parts) + ")")
-            params += [-spec.after[j] if order[j][1] else spec.after[j] for j in range(i + 1)]
-        clauses.append("(" + " OR ".join(ors) + ")")
+        clause, values = keyset_after(order, spec.after)
+        clauses.append(clause)
+        params += values
     by = ", ".join(f"{e}{' DESC' if d else ''}" for e, d in order)
     inner = (f"SELECT f.rid AS rid, f.budget_min AS budget_min, f.budget_max AS budget_max,"
              f" f.bids AS bids FROM {source} WHERE {' AND '.join(clauses)} ORDER BY {by}"

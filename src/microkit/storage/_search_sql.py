@@ -25,7 +25,7 @@ from ..catalog._normalize import fts5_match
 from ..catalog.indexing import Key, SearchDoc, SearchRow, SearchSpec, StatsDelta, rating_avg
 from ..catalog.model import Service, ServiceStats
 from ._codec import codec_for
-from ._feature import FeatureTx, is_sqlite
+from ._feature import FeatureTx, is_sqlite, keyset_after
 
 __all__ = [
     "MIGRATION_STATEMENTS",
@@ -319,13 +319,9 @@ def _generic(tx: FeatureTx, spec: SearchSpec) -> list[SearchRow]:
         "best_selling": [("s.orders_completed", True), ("s.rid", False)],
     }[spec.sort]
     if spec.after is not None:
-        ors: list[str] = []
-        for i, (expr, desc) in enumerate(order):
-            parts = [f"{e} = ?" for e, _ in order[:i]]
-            parts.append(f"{expr} {'<' if desc else '>'} ?")
-            ors.append("(" + " AND ".join(parts) + ")")
-            params += [-spec.after[j] if order[j][1] else spec.after[j] for j in range(i + 1)]
-        clauses.append("(" + " OR ".join(ors) + ")")
+        clause, values = keyset_after(order, spec.after)
+        clauses.append(clause)
+        params += values
     sql = (
         f"{_SELECT}, {tier_sql} FROM {source}{_JOIN_SERVICE} WHERE " + " AND ".join(clauses)
         + " ORDER BY " + ", ".join(f"{e}{' DESC' if d else ''}" for e, d in order if e != "0")
