@@ -137,6 +137,16 @@ class Core:
             return result
         raise AssertionError("unreachable")
 
+    def get(self, kind: RecordKind[T], key: str, what: str) -> T:
+        """One record by key, read outside any command, or :class:`NotFound` naming ``what``.
+
+        The read side of every facade's ``get``; inside a command use :meth:`Unit.need`.
+        """
+        found = self.query(lambda tx: tx.get(kind, key))
+        if found is None:
+            raise NotFound(what, key)
+        return found
+
     def query(self, reader: Callable[[Tx], R]) -> R:
         """Run ``reader`` over a consistent read-only snapshot."""
         with self.storage.read() as tx:

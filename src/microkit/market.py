@@ -15,7 +15,7 @@ from .actors import Actor
 from .catalog.facade import CatalogFacade
 from .clock import Clock, SystemClock
 from .config import MarketConfig
-from .errors import NotFound, PermissionDenied, PluginError, ValidationError
+from .errors import PermissionDenied, PluginError, ValidationError
 from .escrow.facade import LedgerFacade
 from .escrow.payouts import PayoutsFacade
 from .events import Event
@@ -99,10 +99,7 @@ class UsersFacade:
 
     def get(self, user_id: str) -> User:
         """A user by id. Raises NotFound."""
-        found = self._core.query(lambda tx: tx.get(USERS, user_id))
-        if found is None:
-            raise NotFound("user", user_id)
-        return found
+        return self._core.get(USERS, user_id, "user")
 
 
 class EventsFacade:

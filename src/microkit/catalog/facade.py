@@ -138,10 +138,7 @@ class CatalogFacade:
 
     def category(self, slug: str) -> Category:
         """A category by slug. Raises NotFound."""
-        found = self._core.query(lambda tx: tx.get(CATEGORIES, slug))
-        if found is None:
-            raise NotFound("category", slug)
-        return found
+        return self._core.get(CATEGORIES, slug, "category")
 
     def categories(self, *, parent: str | None = None, include_inactive: bool = False
                    ) -> list[Category]:
@@ -314,10 +311,7 @@ class CatalogFacade:
 
     def get(self, service_id: str) -> Service:
         """A service by id, whatever its state (sellers' and staff's view). Raises NotFound."""
-        found = self._core.query(lambda tx: tx.get(SERVICES, service_id))
-        if found is None:
-            raise NotFound("service", service_id)
-        return found
+        return self._core.get(SERVICES, service_id, "service")
 
     def view(self, service_id: str) -> ServiceView:
         """A service page as buyers see it: the service, its aggregates and the seller's

@@ -80,10 +80,7 @@ class PayoutsFacade:
 
     def get(self, payout_id: str) -> Payout:
         """A payout by id. Raises NotFound."""
-        found = self._core.query(lambda tx: tx.get(PAYOUTS, payout_id))
-        if found is None:
-            raise NotFound("payout", payout_id)
-        return found
+        return self._core.get(PAYOUTS, payout_id, "payout")
 
     def of(self, seller_id: str, *, limit: int = 100) -> list[Payout]:
         """A seller's payouts, newest first."""

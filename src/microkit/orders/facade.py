@@ -212,10 +212,7 @@ class OrdersFacade:
 
     def get(self, order_id: str) -> Order:
         """An order by id. Raises NotFound."""
-        found = self._core.query(lambda tx: tx.get(ORDERS, order_id))
-        if found is None:
-            raise NotFound("order", order_id)
-        return found
+        return self._core.get(ORDERS, order_id, "order")
 
     def history(self, order_id: str) -> list[Event]:
         """Every event of the order, oldest first: the audit trail."""

@@ -62,10 +62,7 @@ class PaymentsFacade:
 
     def get(self, payment_id: str) -> Payment:
         """A payment by id. Raises NotFound."""
-        found = self._core.query(lambda tx: tx.get(PAYMENTS, payment_id))
-        if found is None:
-            raise NotFound("payment", payment_id)
-        return found
+        return self._core.get(PAYMENTS, payment_id, "payment")
 
     def pay(self, order_id: str, *, by: Actor, gateway: str, idempotency_key: str) -> Payment:
         """Charge the order's total through ``gateway``; on success the order is ``paid``.
@@ -252,10 +249,7 @@ class PaymentsFacade:
 
         .. versionadded:: 0.2
         """
-        found = self._core.query(lambda tx: tx.get(REFUNDS, refund_id))
-        if found is None:
-            raise NotFound("refund", refund_id)
-        return found
+        return self._core.get(REFUNDS, refund_id, "refund")
 
     def refunds_of(self, payment_id: str) -> list[Refund]:
         """Every gateway refund of one payment, oldest first.

@@ -157,10 +157,7 @@ class ProjectsFacade(BidCommands):
 
     def get(self, project_id: str) -> Project:
         """A project by id. Raises NotFound."""
-        found = self._core.query(lambda tx: tx.get(PROJECTS, project_id))
-        if found is None:
-            raise NotFound("project", project_id)
-        return found
+        return self._core.get(PROJECTS, project_id, "project")
 
     def history(self, project_id: str) -> list[Event]:
         """Every event of the project and its bids, oldest first."""

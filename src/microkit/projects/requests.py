@@ -95,10 +95,7 @@ class RequestsFacade:
 
     def get(self, request_id: str) -> BuyerRequest:
         """A request by id. Raises NotFound."""
-        found = self._core.query(lambda tx: tx.get(BUYER_REQUESTS, request_id))
-        if found is None:
-            raise NotFound("request", request_id)
-        return found
+        return self._core.get(BUYER_REQUESTS, request_id, "request")
 
     def browse(self, *, category: str | None = None, cursor: str | None = None,
                limit: int = 20) -> Page[BuyerRequest]:
