@@ -1,14 +1,17 @@
 """Turn frozen attrs records into JSON-ready dicts and back, by their field types.
 
-A small, compiled-once converter (in the manner of cattrs) so every SQL
-backend stores every record kind the same way: Money as ``[minor, "CODE"]``,
-datetimes as ISO-8601 text, Decimals and timedeltas as text and seconds,
-tuples as lists, nested records as dicts.
+A small converter compiled once per class (in the manner of cattrs and of
+attrs' own generated ``__init__``) so every SQL backend stores every record
+kind the same way: Money as ``[minor, "CODE"]``, datetimes as ISO-8601 text,
+Decimals and timedeltas as text and seconds, tuples as lists, nested records
+as dicts. Each class gets two generated functions, one expression per field,
+because records are encoded and decoded on every command.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import types
 import typing
@@ -20,69 +23,93 @@ import attrs
 
 from ..money import Currency, Money, currency
 
-__all__ = ["Codec", "codec_for"]
+__all__ = ["Codec", "codec_for", "dumps_json"]
 
 T = TypeVar("T")
-_Conv = Callable[[Any], Any]
 
+#: Compact JSON, non-ASCII kept as is (Arabic text stays readable and small).
+dumps_json: Callable[[Any], str] = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":")
+).encode
 
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _money_out(m: Money) -> list[Any]:
-    return [m.amount, m.currency.code]
+#: Decoded Money values, shared: they are immutable, and a market has few distinct prices.
+_MONEY: dict[tuple[int, str], Money] = {}
+_MONEY_CACHE_MAX = 8192
 
 
 def _money_in(v: list[Any]) -> Money:
-    return Money(v[0], currency(v[1]))
+    key = (v[0], v[1])
+    found = _MONEY.get(key)
+    if found is None:
+        if len(_MONEY) >= _MONEY_CACHE_MAX:
+            _MONEY.clear()
+        found = _MONEY[key] = Money(v[0], currency(v[1]))
+    return found
 
 
-def _dt_in(v: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(v)
+class _Gen:
+    """Builds the source of one class's encoder and decoder; names helpers it needs."""
 
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {
+            "_money_in": _money_in, "_currency": currency, "_fromiso": dt.datetime.fromisoformat,
+            "_td": dt.timedelta, "_Decimal": Decimal, "_str": str, "_tuple": tuple,
+        }
+        self._vars = itertools.count()
 
-def _converters(tp: Any) -> tuple[_Conv, _Conv]:
-    """(encode, decode) for one field type."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Money:
-        return _money_out, _money_in
-    if tp is Currency:
-        return (lambda c: c.code), currency
-    if tp is dt.datetime:
-        return (lambda d: d.isoformat()), _dt_in
-    if tp is dt.timedelta:
-        return (lambda d: d.total_seconds()), (lambda s: dt.timedelta(seconds=s))
-    if tp is Decimal:
-        return str, Decimal
-    if tp in (str, int, bool, float) or tp is Any or origin is typing.Literal:
-        return _identity, _identity
-    if origin in (types.UnionType, typing.Union):
-        inner = [a for a in args if a is not type(None)]
-        if len(inner) == 1:
-            enc, dec = _converters(inner[0])
-            if enc is _identity:
-                return _identity, _identity
-            return (lambda v: None if v is None else enc(v)), (
-                lambda v: None if v is None else dec(v)
-            )
-        return _identity, _identity
-    if origin is tuple:
-        item = args[0]
-        enc, dec = _converters(item)
-        if enc is _identity:
-            return list, tuple
-        return (lambda v: [enc(x) for x in v]), (lambda v: tuple(dec(x) for x in v))
-    if origin in (Mapping, dict, typing.Mapping):
-        enc, dec = _converters(args[1])
-        return (lambda v: {k: enc(x) for k, x in v.items()}), (
-            lambda v: {k: dec(x) for k, x in v.items()}
-        )
-    if attrs.has(tp):
-        c = codec_for(tp)
-        return c.to_dict, c.from_dict
-    raise TypeError(f"no codec for field type {tp!r}")
+    def helper(self, value: Any) -> str:
+        name = f"_h{next(self._vars)}"
+        self.names[name] = value
+        return name
+
+    def var(self) -> str:
+        return f"_v{next(self._vars)}"
+
+    def exprs(self, tp: Any, src: str) -> tuple[str, str] | None:
+        """(encode, decode) expressions of ``src`` for type ``tp``; None: the value as is."""
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if tp is Money:
+            return f"[{src}.amount, {src}.currency.code]", f"_money_in({src})"
+        if tp is Currency:
+            return f"{src}.code", f"_currency({src})"
+        if tp is dt.datetime:
+            return f"{src}.isoformat()", f"_fromiso({src})"
+        if tp is dt.timedelta:
+            return f"{src}.total_seconds()", f"_td(seconds={src})"
+        if tp is Decimal:
+            return f"_str({src})", f"_Decimal({src})"
+        if tp in (str, int, bool, float) or tp is Any or origin is typing.Literal:
+            return None
+        if origin in (types.UnionType, typing.Union):
+            inner = [a for a in args if a is not type(None)]
+            if len(inner) != 1:
+                return None
+            found = self.exprs(inner[0], src)
+            if found is None:
+                return None
+            enc, dec = found
+            return f"(None if {src} is None else {enc})", f"(None if {src} is None else {dec})"
+        if origin is tuple:
+            item = self.var()
+            found = self.exprs(args[0], item)
+            if found is None:
+                return f"list({src})", f"_tuple({src})"
+            enc, dec = found
+            return (f"[{enc} for {item} in {src}]",
+                    f"_tuple([{dec} for {item} in {src}])")
+        if origin in (Mapping, dict, typing.Mapping):
+            key, item = self.var(), self.var()
+            found = self.exprs(args[1], item)
+            if found is None:
+                return f"dict({src})", f"dict({src})"
+            enc, dec = found
+            return (f"{{{key}: {enc} for {key}, {item} in {src}.items()}}",
+                    f"{{{key}: {dec} for {key}, {item} in {src}.items()}}")
+        if attrs.has(tp):
+            c = codec_for(tp)
+            return f"{self.helper(c.to_dict)}({src})", f"{self.helper(c.from_dict)}({src})"
+        raise TypeError(f"no codec for field type {tp!r}")
 
 
 @attrs.frozen
@@ -90,16 +117,12 @@ class Codec(typing.Generic[T]):
     """Compiled converters for one attrs class."""
 
     cls: type[T]
-    fields: tuple[tuple[str, _Conv, _Conv], ...]
-
-    def to_dict(self, record: T) -> dict[str, Any]:
-        return {name: enc(getattr(record, name)) for name, enc, _ in self.fields}
-
-    def from_dict(self, data: Mapping[str, Any]) -> T:
-        return self.cls(**{name: dec(data[name]) for name, _, dec in self.fields if name in data})
+    to_dict: Callable[[T], dict[str, Any]]
+    #: Tolerates missing fields (records written before a field existed get its default).
+    from_dict: Callable[[Mapping[str, Any]], T]
 
     def dumps(self, record: T) -> str:
-        return json.dumps(self.to_dict(record), ensure_ascii=False, separators=(",", ":"))
+        return dumps_json(self.to_dict(record))
 
     def loads(self, text: str) -> T:
         return self.from_dict(json.loads(text))
@@ -112,9 +135,42 @@ def codec_for(cls: type[T]) -> Codec[T]:
     """The (cached) codec of an attrs class; field types are resolved once."""
     found = _CODECS.get(cls)
     if found is None:
-        hints = typing.get_type_hints(cls)
-        fields = tuple(
-            (f.name, *_converters(hints[f.name])) for f in attrs.fields(cls)  # type: ignore[arg-type]
-        )
-        found = _CODECS[cls] = Codec(cls, fields)
+        found = _CODECS[cls] = _compile(cls)
     return found
+
+
+def _compile(cls: type[T]) -> Codec[T]:
+    hints = typing.get_type_hints(cls)
+    fields = [f for f in attrs.fields(cls) if f.init]  # type: ignore[arg-type]
+    gen = _Gen()
+    gen.names["_cls"] = cls
+    enc_items, dec_all, dec_some = [], [], []
+    for f in fields:
+        src_out, src_in = f"r.{f.name}", f"d[{f.name!r}]"
+        found = gen.exprs(hints[f.name], "_x")
+        enc, dec = found if found is not None else ("_x", "_x")
+        # A single-use name is substituted textually: ``_x`` is never part of another name.
+        enc_items.append(f"{f.name!r}: {_subst(enc, src_out)}")
+        dec_all.append(f"{f.alias}={_subst(dec, src_in)}")
+        dec_some.append(
+            f"    if {f.name!r} in d:\n        kw[{f.alias!r}] = {_subst(dec, src_in)}\n"
+        )
+    source = (
+        "def to_dict(r):\n"
+        f"    return {{{', '.join(enc_items)}}}\n"
+        "def from_dict(d):\n"
+        "    try:\n"
+        f"        return _cls({', '.join(dec_all)})\n"
+        "    except KeyError:\n"
+        "        pass\n"
+        "    kw = {}\n"
+        f"{''.join(dec_some)}"
+        "    return _cls(**kw)\n"
+    )
+    exec(compile(source, f"<microkit codec {cls.__qualname__}>", "exec"), gen.names)
+    return Codec(cls, gen.names["to_dict"], gen.names["from_dict"])
+
+
+def _subst(expr: str, src: str) -> str:
+    """``expr`` with its placeholder ``_x`` replaced by ``src`` (evaluated where it stands)."""
+    return expr.replace("_x", src)
