@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import os
 import resource
 import statistics
 import subprocess
@@ -51,7 +50,7 @@ Inputs = list[tuple[str, str, str, int]]
 
 def setup_market(url: str, inputs: Inputs) -> tuple[mk.Marketplace, dict[str, str]]:
     """A market with every buyer and seller of ``inputs`` registered and one service each."""
-    clock = FrozenClock(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    clock = FrozenClock(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     config = mk.MarketConfig.khamsat().evolve(price_step=None, min_price=Money.of(1, "USD"),
                                               max_price=None)
     market = mk.Marketplace.open(url, config=config, clock=clock, load_entry_points=False)

@@ -20,7 +20,7 @@ from .errors import ConcurrentUpdate, NotFound
 from .escrow import ledger
 from .events import Event
 from .orders.process import ORDER_PROCESS
-from .storage.base import RecordKind, Storage, Tx
+from .storage.base import RecordKind, Storage, Tx, prefetch
 
 if TYPE_CHECKING:
     import pluggy
@@ -63,6 +63,10 @@ class Unit:
     def emit(self, name: str, subject: str, actor: str, data: Mapping[str, Any]) -> None:
         """Append an event, stored with the command's changes."""
         self.events.append(Event(name, subject, actor, self.now, data))
+
+    def prefetch(self, *wanted: tuple[RecordKind[Any], str]) -> None:
+        """Say which records the command is about to ``get`` (see :func:`prefetch`)."""
+        prefetch(self.tx, *wanted)
 
     def need(self, kind: RecordKind[T], key: str, what: str) -> T:
         """The record, or :class:`NotFound` naming ``what``."""

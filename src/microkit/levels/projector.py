@@ -28,7 +28,7 @@ from .model import SellerBuyer, SellerMetrics, buyer_key
 
 if TYPE_CHECKING:
     from .._core import Core, Unit
-    from ..storage.base import Tx
+    from ..storage.base import RecordKind, Tx
 
 __all__ = ["Change", "changes_for", "make_projector", "store"]
 
@@ -143,6 +143,18 @@ def store(tx: Tx, changes: Iterable[Change], *, now: dt.datetime, history_days: 
                     found.version)
 
 
+def _reads(events: Iterable[Event]) -> list[tuple[RecordKind[Any], str]]:
+    """The records :func:`changes_for` and :func:`store` will read for order events."""
+    wanted: list[tuple[RecordKind[Any], str]] = []
+    for e in events:
+        seller = e.data.get("seller_id") if e.name.startswith("order.") else None
+        if seller:
+            wanted += [(SELLER_METRICS, seller), (USERS, seller)]
+            if e.name in ("order.completed", "order.dispute_resolved"):
+                wanted.append((SELLER_BUYERS, buyer_key(seller, e.data["buyer_id"])))
+    return wanted
+
+
 def make_projector(core: Core) -> Callable[[Unit, list[Event]], None]:
     """The projector for ``core.projectors``, reading the ladder from ``core.config``."""
     ladder = core.config.levels
@@ -150,6 +162,7 @@ def make_projector(core: Core) -> Callable[[Unit, list[Event]], None]:
     def project(u: Unit, events: list[Event]) -> None:
         if not any(e.name in _EVENTS for e in events):
             return
+        u.prefetch(*_reads(events))
         found = changes_for(u.tx, events, response_hours=ladder.response_hours)
         if found:
             store(u.tx, found, now=u.now, history_days=ladder.history_days)

@@ -219,6 +219,7 @@ def fund_escrow(step: Step) -> None:
         )
     )
     step.changes["paid_via"] = step.params["gateway"]
+    step.changes["payment_id"] = step.params.get("payment_id")
     step.changes["paid_at"] = step.now
     step.data["payment_id"] = step.params.get("payment_id")
     step.data["gateway"] = step.params["gateway"]

@@ -167,6 +167,7 @@ class OrdersFacade:
     ) -> Order:
         """:meth:`place` inside a running unit of work (the cart places several at once)."""
         core = self._core
+        u.prefetch((SERVICES, service_id), (USERS, by.id))
         service = u.tx.get(SERVICES, service_id)
         if service is None or service.state != "approved":
             raise NotFound("service", service_id)

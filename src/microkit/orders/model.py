@@ -163,6 +163,8 @@ class Order:
     #: Where the order came from: ``"service:s_…"``, ``"project:p_…/bid:b_…"`` or
     #: ``"offer:f_…"`` ("" for orders stored before sources were recorded).
     source: str = ""
+    #: The payment that funded the escrow (None before payment, or when staff funded it).
+    payment_id: str | None = None
 
     def is_late(self, now: dt.datetime) -> bool:
         """Whether work started and the due time passed before any delivery."""

@@ -184,7 +184,6 @@ def _fund(
         apply_transition(core, u, order, "pay", by, {
             "funding_account": source, "gateway": payment.gateway, "payment_id": payment.id,
         })
-        link(u, f"order:{order.id}", payment.id)
     if unapplied is not None:
         u.post(ledger.transfer(
             f"payment:{payment.id}:unapplied", "unapplied", source,

@@ -24,8 +24,8 @@ from ..escrow import ledger
 from ..money import Money
 from ..orders.facade import role_of
 from ..orders.model import Order
-from ..storage.base import Timer, Tx
-from ..storage.records import ORDERS, PAYMENTS, REFUNDS
+from ..storage.base import Timer, Tx, prefetch
+from ..storage.records import ORDERS, PAYMENT_LINKS, PAYMENTS, REFUNDS
 from . import _settle, _webhooks, refunds
 from ._settle import funding_account
 from .builtin import BALANCE
@@ -124,6 +124,7 @@ class PaymentsFacade:
         pid = payment_id(by.id, idempotency_key)
 
         def check(tx: Tx) -> tuple[list[Order], Payment | None]:
+            prefetch(tx, (PAYMENTS, pid), *((ORDERS, oid) for oid in ids))
             known = tx.get(PAYMENTS, pid)
             if known is not None and known.order_ids != ids:
                 raise Conflict(
@@ -398,6 +399,9 @@ class PaymentsFacade:
             )
 
         def record(u: Unit) -> Payment:
+            if result.reference:  # everything record_answer reads first, in one go
+                u.prefetch((PAYMENTS, pid), *((ORDERS, oid) for oid in template.order_ids),
+                           (PAYMENT_LINKS, _settle.charge_link(name, result.reference)))
             recheck(u.tx)
             return _settle.record_answer(core, u, template, result, by)
 

@@ -38,7 +38,7 @@ from ..escrow.ledger import LedgerTransaction
 from ..money import Money
 from ..orders.model import Order
 from ..storage.base import Timer
-from ..storage.records import ORDERS, PAYMENT_LINKS, PAYMENTS, REFUNDS
+from ..storage.records import ORDERS, PAYMENTS, REFUNDS
 from .builtin import BALANCE
 from .gateway import RefundRequest, RefundResult
 from .model import Refund
@@ -128,8 +128,7 @@ def open_refund(core: Core, u: Unit, txn_id: str) -> Refund | None:
     amount = Money(out.amount, txn.currency)
     order_id = source.removeprefix("escrow:order:")
     order = u.need(ORDERS, order_id, "order")
-    found = u.tx.get(PAYMENT_LINKS, f"order:{order_id}")
-    payment = None if found is None else u.tx.get(PAYMENTS, found.target)
+    payment = None if order.payment_id is None else u.tx.get(PAYMENTS, order.payment_id)
     refundable = 0
     if payment is not None and payment.reference is not None:
         done = sum(r.amount.amount for r in u.tx.find(REFUNDS, {"payment_id": payment.id},

@@ -19,11 +19,11 @@ from ..events import Event
 from ..money import Currency, currency
 from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
 from . import _projects_sql, _search_sql
-from ._codec import codec_for
+from ._codec import codec_for, dumps_json
 from .base import RecordKind, Timer
 from .migrations import MIGRATIONS
 
-__all__ = ["Cursor", "SqlTx", "apply_migrations", "epoch_us"]
+__all__ = ["Cursor", "DecodedRecords", "SqlTx", "apply_migrations", "epoch_us"]
 
 T = TypeVar("T")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -108,22 +108,120 @@ def apply_migrations(cur: Cursor, dialect: Dialect, now: str) -> int:
     return max(applied, default=0)
 
 
-_SQL_EVENT = "INSERT INTO events (name, subject, actor, at, data) VALUES (?,?,?,?,?) RETURNING seq"
-_SQL_ACCOUNT = (
-    "INSERT INTO accounts (name, currency, balance) VALUES (?,?,?)"
-    " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
-    " RETURNING balance, currency"
+_SQL_TIMER = (
+    "INSERT INTO timers (due_us, id, subject, name, due_at, version)"
+    " VALUES (?,?,?,?,?,?) ON CONFLICT (due_us, id) DO NOTHING"
 )
+
+_SQL_ACCOUNTS: dict[int, str] = {}
+
+
+def _sql_accounts(n: int) -> str:
+    """Add ``n`` deltas to their accounts (created at 0 if new) in one statement."""
+    found = _SQL_ACCOUNTS.get(n)
+    if found is None:
+        found = _SQL_ACCOUNTS[n] = (
+            "INSERT INTO accounts (name, currency, balance) VALUES "
+            + ", ".join(["(?,?,?)"] * n)
+            + " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
+            " RETURNING name, balance, currency"
+        )
+    return found
+
+
+_SQL_EVENTS: dict[int, str] = {}
+
+
+def _sql_events(n: int) -> str:
+    """Append ``n`` events in one statement, returning their numbers."""
+    found = _SQL_EVENTS.get(n)
+    if found is None:
+        found = _SQL_EVENTS[n] = (
+            "INSERT INTO events (name, subject, actor, at, data) VALUES "
+            + ", ".join(["(?,?,?,?,?)"] * n) + " RETURNING seq"
+        )
+    return found
+
+
+#: Above this many events, one SQLite append numbers them itself and inserts them in bulk.
+_BULK_EVENTS = 8
+
+
+_SQL_PREFETCH: dict[tuple[str, ...], str] = {}
+
+
+def _sql_prefetch(tables: tuple[str, ...]) -> str:
+    """One SELECT of a record from each of ``tables`` by key, each row tagged by position."""
+    found = _SQL_PREFETCH.get(tables)
+    if found is None:
+        found = _SQL_PREFETCH[tables] = " UNION ALL ".join(
+            f"SELECT {i}, data FROM {table} WHERE key = ?" for i, table in enumerate(tables))
+    return found
+
+
+_STATEMENTS: dict[str, tuple[str, str, str]] = {}
+
+
+def _statements(kind: RecordKind[Any]) -> tuple[str, str, str]:
+    """The INSERT, the compare-and-set UPDATE and the SELECT by key of one record kind
+    (built once)."""
+    found = _STATEMENTS.get(kind.table)
+    if found is None:
+        cols = ", ".join(["key", "version", *kind.index, "data"])
+        marks = ", ".join("?" * (len(kind.index) + 3))
+        changing = [c for c in kind.index if c not in kind.fixed]
+        sets = ", ".join(f"{c} = ?" for c in ["version", *changing, "data"])
+        found = _STATEMENTS[kind.table] = (
+            f"INSERT INTO {kind.table} ({cols}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING",
+            f"UPDATE {kind.table} SET {sets} WHERE key = ? AND version = ?",
+            f"SELECT data FROM {kind.table} WHERE key = ?",
+        )
+    return found
+
+
+class DecodedRecords:
+    """Records decoded from their stored text, kept across units of work of one storage.
+
+    A row read back with the very text this process last decoded (or wrote) is the
+    same immutable record, so it is not decoded again: a command usually reads the
+    record the previous command wrote. The text is compared on every read, so a row
+    changed by another process is always decoded afresh. Bounded: emptied when full.
+    """
+
+    __slots__ = ("_kept", "limit")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._kept: dict[tuple[str, str], tuple[str, Any]] = {}
+
+    def decode(self, kind: RecordKind[T], key: str, text: str) -> T:
+        at = (kind.table, key)
+        hit = self._kept.get(at)
+        if hit is not None and hit[0] == text:
+            found: T = hit[1]
+            return found
+        record: T = codec_for(kind.type).loads(text)
+        self.keep(at, text, record)
+        return record
+
+    def keep(self, at: tuple[str, str], text: str, record: Any) -> None:
+        kept = self._kept
+        if len(kept) >= self.limit:
+            kept.clear()
+        kept[at] = (text, record)
 
 
 @final
 class SqlTx:
     """A unit of work over one open SQL transaction (the backend begins and ends it)."""
 
-    __slots__ = ("_absent", "_cur", "_q", "_seen", "dialect")
+    __slots__ = ("_absent", "_cur", "_decoded", "_pending", "_q", "_seen", "dialect")
 
-    def __init__(self, cur: Cursor, dialect: Dialect) -> None:
+    def __init__(self, cur: Cursor, dialect: Dialect,
+                 decoded: DecodedRecords | None = None) -> None:
         self._cur = cur
+        #: The storage's decoded records, or a private set for this unit alone.
+        self._decoded = decoded if decoded is not None else DecodedRecords(64)
         self._q = dialect.q
         self.dialect = dialect
         #: (table, key) this unit of work read as missing: if ``add`` then finds it, a
@@ -133,11 +231,26 @@ class SqlTx:
         #: as missing). Records are immutable and nothing else writes this transaction's rows
         #: through it, so a second ``get`` of the same key needs neither SELECT nor decode.
         self._seen: dict[tuple[str, str], Any] = {}
+        #: Batched dialects: compare-and-set saves and timers not sent yet, in order. They
+        #: ride along with the next ledger posting or event append (one statement), or are
+        #: sent before anything that could read them (see :meth:`flush`). Nothing reads
+        #: them back by key meanwhile: ``get`` answers from ``_seen``.
+        self._pending: _Pending | None = _Pending() if dialect.batched else None
 
     @property
     def cursor(self) -> Cursor:
         """The open cursor, for feature modules with their own SQL (search, aggregates)."""
+        self.flush()
         return self._cur
+
+    def flush(self) -> None:
+        """Send the writes held back so far (the backend calls this before COMMIT too)."""
+        pending = self._pending
+        if not pending:
+            return
+        ctes, params = pending.ctes()
+        self._cur.execute(self._q(f"WITH {ctes} SELECT {pending.counts()}"), params)
+        pending.check(self._cur.fetchone()[0])
 
     def sql(self, text: str) -> str:
         """``text`` (written with ``?``) in this dialect's placeholder style."""
@@ -152,7 +265,7 @@ class SqlTx:
             found: T | None = seen[at]
             return found
         cur = self._cur
-        cur.execute(self._q(f"SELECT data FROM {kind.table} WHERE key = ?"), (key,))
+        cur.execute(self._q(_statements(kind)[2]), (key,))
         row = cur.fetchone()
         if row is None:
             if self._absent is None:
@@ -160,18 +273,47 @@ class SqlTx:
             self._absent.add(at)
             seen[at] = None
             return None
-        record: T = codec_for(kind.type).loads(row[0])
+        record: T = self._decoded.decode(kind, key, row[0])
         seen[at] = record
         return record
 
+    def prefetch(self, wanted: Sequence[tuple[RecordKind[Any], str]]) -> None:
+        """Read several records in one statement, so the ``get`` of each that follows is
+        answered from this unit of work (a client/server engine pays per statement)."""
+        seen = self._seen
+        wanted = [(kind, key) for kind, key in wanted if (kind.table, key) not in seen]
+        if len(wanted) < 2:
+            return
+        sql = _sql_prefetch(tuple(kind.table for kind, _ in wanted))
+        self._cur.execute(self._q(sql), [key for _, key in wanted])
+        rows = dict(self._cur.fetchall())
+        for i, (kind, key) in enumerate(wanted):
+            at = (kind.table, key)
+            text = rows.get(i)
+            if text is None:
+                if self._absent is None:
+                    self._absent = set()
+                self._absent.add(at)
+                seen[at] = None
+            else:
+                seen[at] = self._decoded.decode(kind, key, text)
+
     def add(self, kind: RecordKind[T], record: T) -> None:
         key = kind.key(record)
-        cols = ", ".join(["key", "version", *kind.index, "data"])
-        marks = ", ".join("?" * (len(kind.index) + 3))
-        sql = f"INSERT INTO {kind.table} ({cols}) VALUES ({marks}) ON CONFLICT (key) DO NOTHING"
+        sql = _statements(kind)[0]
         values = [get(record) for get in kind.index.values()]
         data = codec_for(kind.type).dumps(record)
-        self._cur.execute(self._q(sql), (key, getattr(record, "version", None), *values, data))
+        at = (kind.table, key)
+        params = [key, getattr(record, "version", None), *values, data]
+        if self._pending is not None:
+            if self._seen.get(at) is not None:
+                raise Conflict(f"{kind.table} {key!r} exists already", key=key)
+            concurrent = self._absent is not None and at in self._absent
+            self._pending.add_record(at, sql, params, concurrent)
+            self._seen[at] = record
+            self._decoded.keep(at, data, record)
+            return
+        self._cur.execute(self._q(sql), params)
         if self._cur.rowcount != 1:
             self._seen.pop((kind.table, key), None)  # a concurrent insert: read it afresh
             if self._absent is not None and (kind.table, key) in self._absent:
@@ -180,17 +322,27 @@ class SqlTx:
                 )
             raise Conflict(f"{kind.table} {key!r} exists already", key=key)
         if self._absent is not None:
-            self._absent.discard((kind.table, key))
-        self._seen[(kind.table, key)] = record
+            self._absent.discard(at)
+        self._seen[at] = record
+        self._decoded.keep(at, data, record)
 
     def save(self, kind: RecordKind[T], record: T, expected_version: int) -> None:
         key = kind.key(record)
-        changing = [(c, get) for c, get in kind.index.items() if c not in kind.fixed]
-        sets = ", ".join(f"{c} = ?" for c in ["version", *(c for c, _ in changing), "data"])
-        sql = f"UPDATE {kind.table} SET {sets} WHERE key = ? AND version = ?"
-        values = [get(record) for _, get in changing]
+        sql = _statements(kind)[1]
+        values = [get(record) for c, get in kind.index.items() if c not in kind.fixed]
         data = codec_for(kind.type).dumps(record)
         version = getattr(record, "version", None)
+        at = (kind.table, key)
+        if self._pending is not None:
+            if self._pending.added(at):  # still to be inserted: insert this version instead
+                add_values = [get(record) for get in kind.index.values()]
+                self._pending.add_record(at, _statements(kind)[0],
+                                         [key, version, *add_values, data], False)
+            else:
+                self._pending.save(at, sql, [version, *values, data, key, expected_version])
+            self._seen[at] = record
+            self._decoded.keep(at, data, record)
+            return
         self._cur.execute(self._q(sql), (version, *values, data, key, expected_version))
         if self._cur.rowcount != 1:
             self._seen.pop((kind.table, key), None)
@@ -198,7 +350,8 @@ class SqlTx:
                 f"{kind.table} {key!r} changed concurrently (expected version {expected_version})",
                 key=key,
             )
-        self._seen[(kind.table, key)] = record
+        self._seen[at] = record
+        self._decoded.keep(at, data, record)
 
     def find(
         self,
@@ -210,6 +363,7 @@ class SqlTx:
         after: str | int | None = None,
         limit: int = 100,
     ) -> list[T]:
+        self.flush()
         clauses: list[str] = []
         params: list[Any] = []
         for col, value in where.items():
@@ -237,6 +391,7 @@ class SqlTx:
     # -- ledger --------------------------------------------------------------
 
     def ledger_transaction(self, txn_id: str) -> LedgerTransaction | None:
+        self.flush()
         cur = self._cur
         cur.execute(
             self._q("SELECT kind, currency, at, postings FROM ledger_transactions WHERE id = ?"),
@@ -251,6 +406,7 @@ class SqlTx:
         )
 
     def balances(self, accounts: Sequence[str]) -> tuple[dict[str, int], dict[str, Currency]]:
+        self.flush()
         marks = ",".join("?" * len(accounts))
         self._cur.execute(
             self._q(f"SELECT name, balance, currency FROM accounts WHERE name IN ({marks})"),
@@ -277,34 +433,37 @@ class SqlTx:
             [(p.account, txn.id, i, p.amount, at) for i, p in enumerate(txn.postings)],
         )
         code = txn.currency.code
-        after: dict[str, tuple[int, Currency]] = {}
-        sql = q(_SQL_ACCOUNT)
         # Accounts in one global order: concurrent postings lock rows without deadlocks.
-        for account, delta in sorted(deltas(txn).items()):
-            cur.execute(sql, (account, code, delta))
-            balance, held = cur.fetchone()
-            after[account] = (int(balance), currency(held))
-        return after
+        moves = sorted(deltas(txn).items())
+        params: list[Any] = []
+        for account, delta in moves:
+            params += (account, code, delta)
+        cur.execute(q(_sql_accounts(len(moves))), params)
+        return {name: (int(balance), currency(held)) for name, balance, held in cur.fetchall()}
 
     def _post_batched(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]] | None:
-        """:meth:`post` in one statement: nothing is written if the id exists already."""
+        """:meth:`post` in one statement (with the writes held back so far): nothing is
+        posted if the id exists already."""
         accounts = sorted(deltas(txn).items())  # one global lock order: no deadlocks
         lines = ", ".join(["(?::text, ?::int, ?::bigint)"] * len(txn.postings))
         moves = ", ".join(["(?::text, ?::bigint)"] * len(accounts))
+        held, params = self._held()
         sql = (
-            "WITH t AS (INSERT INTO ledger_transactions (id, kind, currency, at, body, postings)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id),"
+            f"{held}t AS (INSERT INTO ledger_transactions (id, kind, currency, at, body,"
+            " postings) VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id),"
             " p AS (INSERT INTO postings (account, txn_id, line, amount, at)"
-            f" SELECT v.a, t.id, v.l, v.n, ? FROM t, (VALUES {lines}) AS v(a, l, n))"
-            " INSERT INTO accounts (name, currency, balance)"
+            f" SELECT v.a, t.id, v.l, v.n, ? FROM t, (VALUES {lines}) AS v(a, l, n)),"
+            " a AS (INSERT INTO accounts (name, currency, balance)"
             f" SELECT v.a, ?, v.n FROM t, (VALUES {moves}) AS v(a, n) ORDER BY v.a"
             " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
-            " RETURNING name, balance, currency"
+            " RETURNING name, balance, currency)"
+            " SELECT name, balance, currency, NULL::bigint[] FROM a"
+            f" UNION ALL SELECT NULL, NULL, NULL, {self._counts()}"
         )
         at = txn.at.isoformat()
         body = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
         # Placeholders in text order: the transaction, ``at``, the lines, the currency, moves.
-        params: list[Any] = [txn.id, txn.kind, txn.currency.code, at, txn.body, body, at]
+        params += (txn.id, txn.kind, txn.currency.code, at, txn.body, body, at)
         for i, p in enumerate(txn.postings):
             params += (p.account, i, p.amount)
         params.append(txn.currency.code)
@@ -312,32 +471,48 @@ class SqlTx:
             params += (account, delta)
         self._cur.execute(self._q(sql), params)
         rows = self._cur.fetchall()
-        if not rows:
-            return None  # the id is in the journal already: nothing written
-        return {name: (int(balance), currency(held)) for name, balance, held in rows}
+        self._check_held(next(r[3] for r in rows if r[0] is None))
+        after = {name: (int(balance), currency(cur))
+                 for name, balance, cur, _ in rows if name is not None}
+        return after or None  # None: the id is in the journal already, nothing posted
+
+    def _held(self) -> tuple[str, list[Any]]:
+        """``WITH`` and the held-back writes as its first CTEs, and their parameters."""
+        if not self._pending:
+            return "WITH ", []
+        ctes, params = self._pending.ctes()
+        return f"WITH {ctes}, ", params
+
+    def _counts(self) -> str:
+        return self._pending.counts() if self._pending else "ARRAY[]::bigint[]"
+
+    def _check_held(self, counts: Sequence[int] | None) -> None:
+        if self._pending:
+            self._pending.check(counts or ())
 
     def journal(self) -> Iterator[tuple[str, str, int]]:
+        self.flush()
         self._cur.execute("SELECT txn_id, account, amount FROM postings ORDER BY txn_id, line")
         for txn_id, account, amount in self._cur.fetchall():
             yield txn_id, account, int(amount)
 
     def all_balances(self) -> dict[str, int]:
+        self.flush()
         self._cur.execute("SELECT name, balance FROM accounts")
         return {name: int(balance) for name, balance in self._cur.fetchall()}
 
     # -- timers --------------------------------------------------------------
 
     def schedule(self, timer: Timer) -> None:
-        self._cur.execute(
-            self._q(
-                "INSERT INTO timers (due_us, id, subject, name, due_at, version)"
-                " VALUES (?,?,?,?,?,?) ON CONFLICT (due_us, id) DO NOTHING"
-            ),
-            (epoch_us(timer.due_at), timer.id, timer.subject, timer.name,
-             timer.due_at.isoformat(), timer.version),
-        )
+        params = [epoch_us(timer.due_at), timer.id, timer.subject, timer.name,
+                  timer.due_at.isoformat(), timer.version]
+        if self._pending is not None:
+            self._pending.add(_SQL_TIMER, params)
+            return
+        self._cur.execute(self._q(_SQL_TIMER), params)
 
     def due_timers(self, now: dt.datetime, limit: int) -> list[Timer]:
+        self.flush()
         self._cur.execute(
             self._q(
                 "SELECT id, subject, name, due_at, version FROM timers"
@@ -351,6 +526,7 @@ class SqlTx:
         ]
 
     def delete_timer(self, timer: Timer) -> bool:
+        self.flush()
         self._cur.execute(
             self._q("DELETE FROM timers WHERE due_us = ? AND id = ?"),
             (epoch_us(timer.due_at), timer.id),
@@ -362,18 +538,21 @@ class SqlTx:
     def append(self, events: Sequence[Event]) -> list[Event]:
         if self.dialect.batched and events:
             return self._append_batched(events)
-        cur, sql = self._cur, self._q(_SQL_EVENT)
-        if self.dialect.append_lock and events:
+        if not events:
+            return []
+        cur = self._cur
+        if self.dialect.append_lock:
             cur.execute(self.dialect.append_lock)
-        if len(events) > 2 and self.dialect.name == "sqlite":
+        if len(events) > _BULK_EVENTS and self.dialect.name == "sqlite":
             return self._append_many_sqlite(events)
-        stored = []
+        params: list[Any] = []
         for e in events:
-            data = json.dumps(e.data, ensure_ascii=False, separators=(",", ":"))
-            cur.execute(sql, (e.name, e.subject, e.actor, e.at.isoformat(), data))
-            seq = cur.fetchone()[0]
-            stored.append(Event(e.name, e.subject, e.actor, e.at, e.data, int(seq)))
-        return stored
+            params += (e.name, e.subject, e.actor, e.at.isoformat(), dumps_json(e.data))
+        cur.execute(self._q(_sql_events(len(events))), params)
+        # Rows are inserted, and numbered, in VALUES order; RETURNING's order is not promised.
+        seqs = sorted(int(r[0]) for r in cur.fetchall())
+        return [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
+                for e, seq in zip(events, seqs, strict=True)]
 
     def _append_many_sqlite(self, events: Sequence[Event]) -> list[Event]:
         """Many events in two statements. SQLite numbers a new rowid max + 1, and a
@@ -384,34 +563,39 @@ class SqlTx:
         cur.executemany(
             "INSERT INTO events (seq, name, subject, actor, at, data) VALUES (?,?,?,?,?,?)",
             [(last + i, e.name, e.subject, e.actor, e.at.isoformat(),
-              json.dumps(e.data, ensure_ascii=False, separators=(",", ":")))
+              dumps_json(e.data))
              for i, e in enumerate(events, 1)],
         )
         return [Event(e.name, e.subject, e.actor, e.at, e.data, last + i)
                 for i, e in enumerate(events, 1)]
 
     def _append_batched(self, events: Sequence[Event]) -> list[Event]:
-        """:meth:`append` in one statement, taking ``append_lock`` first if there is one."""
+        """:meth:`append` in one statement (with the writes held back so far), taking
+        ``append_lock`` first if there is one."""
         rows = ", ".join(["(?::int, ?::text, ?::text, ?::text, ?::text, ?::text)"] * len(events))
         lock = self.dialect.append_lock
+        held, params = self._held()
         sql = (
-            (f"WITH l AS ({lock}) " if lock else "")
-            + "INSERT INTO events (name, subject, actor, at, data)"
+            held
+            + (f"l AS ({lock}), " if lock else "")
+            + "e AS (INSERT INTO events (name, subject, actor, at, data)"
             " SELECT v.name, v.subject, v.actor, v.at, v.data"
             f" FROM {'l, ' if lock else ''}(VALUES {rows})"
-            " AS v(i, name, subject, actor, at, data) ORDER BY v.i RETURNING seq"
+            " AS v(i, name, subject, actor, at, data) ORDER BY v.i RETURNING seq)"
+            f" SELECT seq, NULL::bigint[] FROM e UNION ALL SELECT NULL, {self._counts()}"
         )
-        params: list[Any] = []
         for i, e in enumerate(events):
-            data = json.dumps(e.data, ensure_ascii=False, separators=(",", ":"))
-            params += (i, e.name, e.subject, e.actor, e.at.isoformat(), data)
+            params += (i, e.name, e.subject, e.actor, e.at.isoformat(), dumps_json(e.data))
         self._cur.execute(self._q(sql), params)
+        found = self._cur.fetchall()
+        self._check_held(next(r[1] for r in found if r[0] is None))
         # Rows are inserted (and numbered) in VALUES order.
-        seqs = sorted(int(r[0]) for r in self._cur.fetchall())
+        seqs = sorted(int(r[0]) for r in found if r[0] is not None)
         return [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
                 for e, seq in zip(events, seqs, strict=True)]
 
     def events(self, after: int, limit: int, subject: str | None = None) -> list[Event]:
+        self.flush()
         sql = "SELECT seq, name, subject, actor, at, data FROM events WHERE seq > ?"
         params: list[Any] = [after]
         if subject is not None:
@@ -447,3 +631,91 @@ class SqlTx:
 
     def search_projects(self, spec: ProjectSpec) -> list[ProjectRow]:
         return _projects_sql.search_projects(self, spec)
+
+
+class _Pending:
+    """Writes a batched unit of work holds back, sent later as CTEs of one statement.
+
+    Each write becomes ``wN AS (<write> RETURNING 1)``; the statement also returns how
+    many rows each wrote, and a compare-and-set that wrote none raises
+    :class:`ConcurrentUpdate` then, as it would have at once.
+    """
+
+    __slots__ = ("_by_key", "_writes")
+
+    def __init__(self) -> None:
+        #: (sql, params, what to check: None, ("cas", table, key, version) or
+        #: ("add", table, key, inserted concurrently?)).
+        self._writes: list[tuple[str, list[Any], tuple[str, str, str, Any] | None]] = []
+        #: (table, key) → index in ``_writes`` of its record write.
+        self._by_key: dict[tuple[str, str], int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._writes)
+
+    def add(self, sql: str, params: list[Any]) -> None:
+        self._writes.append((sql, params, None))
+
+    def added(self, at: tuple[str, str]) -> bool:
+        i = self._by_key.get(at)
+        check = None if i is None else self._writes[i][2]
+        return check is not None and check[0] == "add"
+
+    def add_record(self, at: tuple[str, str], sql: str, params: list[Any],
+                   concurrent: bool) -> None:
+        """An insert that must write its row (a second call replaces the row to insert)."""
+        i = self._by_key.get(at)
+        if i is not None:
+            first = self._writes[i]
+            self._writes[i] = (sql, params, first[2])
+            return
+        self._by_key[at] = len(self._writes)
+        self._writes.append((sql, params, ("add", at[0], at[1], concurrent)))
+
+    def save(self, at: tuple[str, str], sql: str, params: list[Any]) -> None:
+        """A compare-and-set; a second save of the same record replaces the first, keeping
+        the version the stored row must still have."""
+        i = self._by_key.get(at)
+        if i is not None:
+            first = self._writes[i]
+            params[-1] = first[1][-1]
+            self._writes[i] = (sql, params, first[2])
+            return
+        self._by_key[at] = len(self._writes)
+        self._writes.append((sql, params, ("cas", at[0], at[1], params[-1])))
+
+    def ctes(self) -> tuple[str, list[Any]]:
+        """``w0 AS (…), w1 AS (…)`` and their parameters, in order."""
+        parts, params = [], []
+        for i, (sql, args, _) in enumerate(self._writes):
+            parts.append(f"w{i} AS ({sql} RETURNING 1)")
+            params += args
+        return ", ".join(parts), params
+
+    def counts(self) -> str:
+        """An array expression: rows written by each CTE of :meth:`ctes`."""
+        return "ARRAY[" + ", ".join(
+            f"(SELECT count(*) FROM w{i})" for i in range(len(self._writes))) + "]"
+
+    def check(self, counts: Sequence[int]) -> None:
+        """Raise as the writes would have when sent one by one; then forget them all.
+
+        Raises:
+            ConcurrentUpdate: a compare-and-set found another version, or a row read as
+                missing was inserted by another command meanwhile.
+            Conflict: an insert found its key taken.
+        """
+        writes = self._writes
+        self._writes, self._by_key = [], {}
+        for (_, _, check), n in zip(writes, counts, strict=True):
+            if check is None or n == 1:
+                continue
+            what, table, key, detail = check
+            if what == "cas":
+                raise ConcurrentUpdate(
+                    f"{table} {key!r} changed concurrently (expected version {detail})",
+                    key=key,
+                )
+            if detail:
+                raise ConcurrentUpdate(f"{table} {key!r} was added concurrently", key=key)
+            raise Conflict(f"{table} {key!r} exists already", key=key)

@@ -75,6 +75,12 @@ class Tx(Protocol):
     have their own methods because their rules (balances kept current,
     due-time order, sequence numbers) need more than a record store.
 
+    A backend may hold writes back and send several in one statement (the
+    PostgreSQL backend does, paying a round trip per statement): then an error
+    of ``add`` or ``save`` is raised later in the same unit of work, at the
+    latest when it ends, and the unit commits nothing. Reads in the unit
+    always see its own writes.
+
     .. versionadded:: 0.1
     """
 
@@ -235,3 +241,16 @@ class Storage(Protocol):
 def describe(kind: RecordKind[Any]) -> str:
     """``"orders(buyer_id, seller_id, …)"``: for error messages and docs."""
     return f"{kind.table}({', '.join(kind.index)})"
+
+
+def prefetch(tx: Tx, *wanted: tuple[RecordKind[Any], str]) -> None:
+    """Say which records a unit of work is about to ``get``.
+
+    A storage whose unit of work has the optional method ``prefetch(wanted)`` reads
+    them in one statement and answers the ``get`` calls that follow from memory (a
+    client/server engine pays a round trip per statement); for any other it does
+    nothing. Reading is the same either way.
+    """
+    fetch = getattr(tx, "prefetch", None)
+    if fetch is not None:
+        fetch(wanted)

@@ -36,7 +36,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import TupleRow
 
 from ..errors import ConcurrentUpdate, StorageError, ValidationError
-from ._sql import Dialect, SqlTx, apply_migrations
+from ._sql import DecodedRecords, Dialect, SqlTx, apply_migrations
 
 __all__ = ["SCHEMES", "PostgresStorage", "redact"]
 
@@ -144,6 +144,7 @@ class PostgresStorage:
         self._lock = threading.Lock()
         self._conns: list[_Conn] = []
         self._closed = False
+        self._decoded = DecodedRecords()
         conn = self._connection()
         try:
             with conn.cursor() as cur:
@@ -214,7 +215,9 @@ class PostgresStorage:
         if cur is None or cur.closed or cur.connection is not conn:
             cur = local.cur = conn.cursor()
         try:
-            yield SqlTx(cur, self._dialect)
+            tx = SqlTx(cur, self._dialect, self._decoded)
+            yield tx
+            tx.flush()
         except psycopg.Error as exc:
             self._rollback(conn)
             raise _translate(exc, "statement") from exc

@@ -12,7 +12,7 @@ from typing import final
 from urllib.parse import urlsplit
 
 from ..errors import StorageError, ValidationError
-from ._sql import Dialect, SqlTx, apply_migrations
+from ._sql import DecodedRecords, Dialect, SqlTx, apply_migrations
 
 __all__ = ["SQLiteStorage", "path_from_url"]
 
@@ -71,6 +71,7 @@ class SQLiteStorage:
             raise StorageError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         self._conn = conn
         self._lock = threading.RLock()
+        self._decoded = DecodedRecords()
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -90,7 +91,7 @@ class SQLiteStorage:
             except sqlite3.Error as exc:
                 raise StorageError(f"SQLite: {begin} failed: {exc}") from exc
             try:
-                yield SqlTx(cur, DIALECT)
+                yield SqlTx(cur, DIALECT, self._decoded)
             except BaseException:
                 if self._conn.in_transaction:
                     cur.execute("ROLLBACK")

@@ -43,7 +43,7 @@ from ..errors import ConcurrentUpdate, Conflict
 from ..escrow.ledger import LedgerTransaction, Posting, verify
 from ..events import Event
 from ..money import Money, currency
-from ..storage.base import Storage, Timer
+from ..storage.base import Storage, Timer, prefetch
 from ..storage.records import CATEGORIES, SERVICES
 
 __all__ = ["StorageConformance", "StorageFactory"]
@@ -190,6 +190,46 @@ class StorageConformance:
             tx.save(SERVICES, service("ghost", version=2), 1)
         with storage.read() as tx:
             assert tx.get(SERVICES, "ghost") is None
+
+    def test_writes_of_one_unit_are_seen_in_order_and_the_last_save_is_stored(
+        self, storage: Storage
+    ) -> None:
+        # Backends may hold writes back and send them together: the unit must not notice.
+        with storage.write() as tx:
+            tx.add(SERVICES, service("sv1", state="pending"))
+            tx.save(SERVICES, service("sv1", state="approved", version=2), 1)
+            tx.save(SERVICES, service("sv1", state="rejected", version=3), 2)
+            assert [s.id for s in tx.find(SERVICES, {"state": "rejected"})] == ["sv1"]
+            tx.save(SERVICES, service("sv1", state="approved", version=4), 3)
+            tx.add(SERVICES, service("sv2"))
+        with storage.read() as tx:
+            assert tx.get(SERVICES, "sv1") == service("sv1", state="approved", version=4)
+            assert tx.get(SERVICES, "sv2") == service("sv2")
+
+    def test_a_stale_save_fails_the_unit_even_after_other_writes(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            tx.add(SERVICES, service("sv1"))
+        with pytest.raises(ConcurrentUpdate), storage.write() as tx:
+            tx.add(SERVICES, service("sv2"))
+            tx.save(SERVICES, service("sv1", state="rejected", version=3), 2)  # stale
+            tx.add(SERVICES, service("sv3"))
+        with storage.read() as tx:
+            assert tx.get(SERVICES, "sv1") == service("sv1")
+            assert tx.get(SERVICES, "sv2") is None and tx.get(SERVICES, "sv3") is None
+
+    def test_prefetch_reads_what_get_reads(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            tx.add(SERVICES, service("sv1"))
+            tx.add(CATEGORIES, Category("design", {"en": "Design"}))
+        with storage.write() as tx:
+            prefetch(tx, (SERVICES, "sv1"), (CATEGORIES, "design"), (SERVICES, "nope"))
+            assert tx.get(SERVICES, "sv1") == service("sv1")
+            found = tx.get(CATEGORIES, "design")
+            assert found is not None and found.slug == "design"
+            assert tx.get(SERVICES, "nope") is None
+            tx.add(SERVICES, service("nope"))  # read as missing, then added: fine
+        with storage.read() as tx:
+            assert tx.get(SERVICES, "nope") == service("nope")
 
     def test_save_moves_the_index_columns(self, storage: Storage) -> None:
         with storage.write() as tx:
