@@ -23,7 +23,7 @@ import attrs
 
 from ..money import Currency, Money, currency
 
-__all__ = ["Codec", "codec_for", "dumps_json"]
+__all__ = ["Codec", "codec_for", "dumps_json", "iso"]
 
 T = TypeVar("T")
 
@@ -47,12 +47,34 @@ def _money_in(v: list[Any]) -> Money:
     return found
 
 
+#: ISO-8601 text of recent UTC datetimes: one command writes its time many times over
+#: (the record, its events, postings, timers), and ``isoformat`` is slow by comparison.
+_ISO: dict[dt.datetime, str] = {}
+_UTC = dt.UTC
+
+
+def iso(when: dt.datetime) -> str:
+    """``when.isoformat()``, remembered for UTC datetimes.
+
+    Only UTC: equal datetimes in other offsets hash alike but print differently.
+    """
+    if when.tzinfo is not _UTC:
+        return when.isoformat()
+    text = _ISO.get(when)
+    if text is None:
+        if len(_ISO) >= 4096:
+            _ISO.clear()
+        text = _ISO[when] = when.isoformat()
+    return text
+
+
 class _Gen:
     """Builds the source of one class's encoder and decoder; names helpers it needs."""
 
     def __init__(self) -> None:
         self.names: dict[str, Any] = {
             "_money_in": _money_in, "_currency": currency, "_fromiso": dt.datetime.fromisoformat,
+            "_iso": iso,
             "_td": dt.timedelta, "_Decimal": Decimal, "_str": str, "_tuple": tuple,
         }
         self._vars = itertools.count()
@@ -74,7 +96,7 @@ class _Gen:
         if tp is Currency:
             return f"{src}.code", f"_currency({src})"
         if tp is dt.datetime:
-            return f"{src}.isoformat()", f"_fromiso({src})"
+            return f"_iso({src})", f"_fromiso({src})"
         if tp is dt.timedelta:
             return f"{src}.total_seconds()", f"_td(seconds={src})"
         if tp is Decimal:

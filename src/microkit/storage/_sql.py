@@ -19,7 +19,7 @@ from ..events import Event
 from ..money import Currency, currency
 from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
 from . import _projects_sql, _search_sql
-from ._codec import codec_for, dumps_json
+from ._codec import codec_for, dumps_json, iso
 from .base import RecordKind, Timer
 from .migrations import MIGRATIONS
 
@@ -419,7 +419,7 @@ class SqlTx:
         if self.dialect.batched:
             return self._post_batched(txn)
         cur, q = self._cur, self._q
-        at = txn.at.isoformat()
+        at = iso(txn.at)
         lines = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
         cur.execute(
             q("INSERT INTO ledger_transactions (id, kind, currency, at, body, postings)"
@@ -460,7 +460,7 @@ class SqlTx:
             " SELECT name, balance, currency, NULL::bigint[] FROM a"
             f" UNION ALL SELECT NULL, NULL, NULL, {self._counts()}"
         )
-        at = txn.at.isoformat()
+        at = iso(txn.at)
         body = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
         # Placeholders in text order: the transaction, ``at``, the lines, the currency, moves.
         params += (txn.id, txn.kind, txn.currency.code, at, txn.body, body, at)
@@ -505,7 +505,7 @@ class SqlTx:
 
     def schedule(self, timer: Timer) -> None:
         params = [epoch_us(timer.due_at), timer.id, timer.subject, timer.name,
-                  timer.due_at.isoformat(), timer.version]
+                  iso(timer.due_at), timer.version]
         if self._pending is not None:
             self._pending.add(_SQL_TIMER, params)
             return
@@ -547,7 +547,7 @@ class SqlTx:
             return self._append_many_sqlite(events)
         params: list[Any] = []
         for e in events:
-            params += (e.name, e.subject, e.actor, e.at.isoformat(), dumps_json(e.data))
+            params += (e.name, e.subject, e.actor, iso(e.at), dumps_json(e.data))
         cur.execute(self._q(_sql_events(len(events))), params)
         # Rows are inserted, and numbered, in VALUES order; RETURNING's order is not promised.
         seqs = sorted(int(r[0]) for r in cur.fetchall())
@@ -562,7 +562,7 @@ class SqlTx:
         last = int(cur.fetchone()[0])
         cur.executemany(
             "INSERT INTO events (seq, name, subject, actor, at, data) VALUES (?,?,?,?,?,?)",
-            [(last + i, e.name, e.subject, e.actor, e.at.isoformat(),
+            [(last + i, e.name, e.subject, e.actor, iso(e.at),
               dumps_json(e.data))
              for i, e in enumerate(events, 1)],
         )
@@ -585,7 +585,7 @@ class SqlTx:
             f" SELECT seq, NULL::bigint[] FROM e UNION ALL SELECT NULL, {self._counts()}"
         )
         for i, e in enumerate(events):
-            params += (i, e.name, e.subject, e.actor, e.at.isoformat(), dumps_json(e.data))
+            params += (i, e.name, e.subject, e.actor, iso(e.at), dumps_json(e.data))
         self._cur.execute(self._q(sql), params)
         found = self._cur.fetchall()
         self._check_held(next(r[1] for r in found if r[0] is None))
