@@ -6,8 +6,8 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import final
 from urllib.parse import urlsplit
 
@@ -82,32 +82,11 @@ class SQLiteStorage:
             raise
         cur.execute("COMMIT")
 
-    @contextmanager
-    def _transaction(self, begin: str) -> Iterator[SqlTx]:
-        with self._lock:
-            cur = self._conn.cursor()
-            try:
-                cur.execute(begin)
-            except sqlite3.Error as exc:
-                raise StorageError(f"SQLite: {begin} failed: {exc}") from exc
-            try:
-                yield SqlTx(cur, DIALECT, self._decoded)
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
-            try:
-                cur.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise StorageError(f"SQLite: COMMIT failed: {exc}") from exc
-
     def write(self) -> AbstractContextManager[SqlTx]:
-        return self._transaction("BEGIN IMMEDIATE")
+        return _Unit(self, "BEGIN IMMEDIATE")
 
     def read(self) -> AbstractContextManager[SqlTx]:
-        return self._transaction("BEGIN")
+        return _Unit(self, "BEGIN")
 
     def schema_version(self) -> int:
         return self._version
@@ -115,3 +94,48 @@ class SQLiteStorage:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+@final
+class _Unit:
+    """``with storage.write() as tx``: take the lock and begin; commit, or roll back on an
+    error. A plain context manager (not ``@contextmanager``): entered once per command."""
+
+    __slots__ = ("_begin", "_cur", "_s")
+
+    def __init__(self, storage: SQLiteStorage, begin: str) -> None:
+        self._s = storage
+        self._begin = begin
+        self._cur: sqlite3.Cursor | None = None
+
+    def __enter__(self) -> SqlTx:
+        s = self._s
+        s._lock.acquire()
+        try:
+            cur = self._cur = s._conn.cursor()
+            cur.execute(self._begin)
+        except sqlite3.Error as exc:
+            s._lock.release()
+            raise StorageError(f"SQLite: {self._begin} failed: {exc}") from exc
+        except BaseException:
+            s._lock.release()
+            raise
+        return SqlTx(cur, DIALECT, s._decoded)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        conn, cur = self._s._conn, self._cur
+        assert cur is not None
+        try:
+            if exc_type is not None:
+                if conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                return
+            try:
+                cur.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise StorageError(f"SQLite: COMMIT failed: {exc}") from exc
+        finally:
+            self._s._lock.release()
