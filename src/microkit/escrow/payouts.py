@@ -305,19 +305,23 @@ class PayoutsFacade:
                 raise InvalidTransition(f"payout {payout_id} is {payout.state} already",
                                         transition="settle", state=payout.state, allowed=())
             return payout
+        # The record first, then the money: of two settlements racing (confirm and fail,
+        # a webhook and staff), the loser's compare-and-set fails and it runs again to find
+        # the payout settled -- rather than tripping over the emptied hold with
+        # InsufficientFunds (under READ COMMITTED the posting would wait and fail first).
         hold = ledger.payout(payout.id)
         if result.status == "paid":
+            new = _save(u, payout, state="paid", reference=result.reference or payout.reference)
             u.post(ledger.transfer(f"payout:{payout.id}:paid", "payout", hold, [
                 (ledger.payout_method(payout.method), payout.net),
                 (ledger.PLATFORM_PAYOUT_FEES, payout.fee),
             ], at=u.now))
-            new = _save(u, payout, state="paid", reference=result.reference or payout.reference)
             _emit(u, new, "payout.paid", actor)
         else:
+            new = _save(u, payout, state="returned", failure=result.failure or "failed")
             u.post(ledger.transfer(f"payout:{payout.id}:returned", "payout_returned", hold,
                                    {ledger.user_available(payout.seller_id): payout.amount},
                                    at=u.now))
-            new = _save(u, payout, state="returned", failure=result.failure or "failed")
             _emit(u, new, "payout.returned", actor)
         return new
 

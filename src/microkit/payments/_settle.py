@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -30,6 +30,8 @@ from .gateway import ChargeResult
 from .model import Payment, PaymentLink, PaymentState
 
 __all__ = [
+    "AWAITED",
+    "await_charge",
     "capture",
     "charge_link",
     "expire_timer",
@@ -51,10 +53,37 @@ def charge_link(gateway: str, reference: str) -> str:
     return f"{gateway}:charge:{reference}"
 
 
+#: The target of a charge link written by a webhook that found no charge yet
+#: (:func:`await_charge`); recording the charge's answer replaces it.
+AWAITED: Final = ""
+
+
 def link(u: Unit, key: str, target: str) -> None:
-    """Remember ``key`` → ``target`` (first writer wins)."""
-    if u.tx.get(PAYMENT_LINKS, key) is None:
+    """Remember ``key`` → ``target`` (first writer wins; an :data:`AWAITED` one is replaced)."""
+    found = u.tx.get(PAYMENT_LINKS, key)
+    if found is None:
         u.tx.add(PAYMENT_LINKS, PaymentLink(key, target))
+    elif found.target == AWAITED and target != AWAITED:
+        u.tx.save(PAYMENT_LINKS, attrs.evolve(found, target=target, version=found.version + 1),
+                  found.version)
+
+
+def await_charge(u: Unit, gateway: str, reference: str) -> None:
+    """A ``charge.*`` webhook found no charge ``reference``: write the charge's link row.
+
+    :func:`record_answer` writes that row as well, so a webhook and the ``pay`` call
+    recording the same charge at the same moment collide on it (an insert or a
+    compare-and-set): one of the two commands runs again and sees the other's commit.
+    Without that, under READ COMMITTED each could miss the other -- the webhook filed
+    ``unmatched`` after the charge had looked for unmatched events -- and the payment
+    would stay pending with its capture lost.
+    """
+    key = charge_link(gateway, reference)
+    found = u.tx.get(PAYMENT_LINKS, key)
+    if found is None:
+        u.tx.add(PAYMENT_LINKS, PaymentLink(key, AWAITED))
+    else:  # an earlier early webhook's placeholder: touch it all the same
+        u.tx.save(PAYMENT_LINKS, attrs.evolve(found, version=found.version + 1), found.version)
 
 
 def expire_timer(payment: Payment, timeout: dt.timedelta) -> Timer:

@@ -67,6 +67,7 @@ def apply(core: Core, u: Unit, gateway: str, event: WebhookEvent) -> WebhookResu
     if event.type.startswith("charge."):
         payment = _find_payment(u, gateway, event)
         if payment is None:
+            _settle.await_charge(u, gateway, event.reference)
             return remember(u, gateway, event, "unmatched", None)
         subject = f"payment:{payment.id}"
         if event.type == "charge.succeeded":
@@ -105,4 +106,6 @@ def _find_payment(u: Unit, gateway: str, event: WebhookEvent) -> Payment | None:
         if payment is not None and payment.gateway == gateway:
             return payment
     found = u.tx.get(PAYMENT_LINKS, _settle.charge_link(gateway, event.reference))
-    return None if found is None else u.tx.get(PAYMENTS, found.target)
+    if found is None or found.target == _settle.AWAITED:
+        return None
+    return u.tx.get(PAYMENTS, found.target)

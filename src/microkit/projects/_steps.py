@@ -11,7 +11,7 @@ from ..storage.records import BIDS, PROJECTS
 from . import search as ps
 from ._common import evolve
 from .lifecycle import BID, PROJECT, Role
-from .model import Project
+from .model import Bid, Project
 
 __all__ = ["close_bids", "move_project", "project_role", "reindex"]
 
@@ -62,14 +62,25 @@ def move_project(u: Unit, project: Project, by: Actor, name: str, *,
 
 
 def close_bids(u: Unit, project: Project, by: Actor, *, reason: str,
-               keep: str | None = None) -> int:
-    """Close every live bid of ``project`` but ``keep``; each seller is told (an event)."""
+               accepted: Bid | None = None) -> int:
+    """Close every live bid of ``project`` but ``accepted``; each seller is told (an event).
+
+    ``accepted`` (the bid as accepted, version bumped) is saved in its place among the
+    others: every command writes a project's bids in key order, so two buyers' accepts
+    racing on one project never lock them in opposite orders (a deadlock PostgreSQL only
+    breaks after ``deadlock_timeout``); the second one's compare-and-set fails instead.
+    """
     closed = 0
     after: str | None = None
+    pending = accepted
     while True:
         batch = u.tx.find(BIDS, {"project_id": project.id}, after=after, limit=500)
         for bid in batch:
-            if bid.id == keep or not bid.is_live:
+            if pending is not None and bid.id == pending.id:
+                u.tx.save(BIDS, pending, pending.version - 1)
+                pending = None
+                continue
+            if not bid.is_live:
                 continue
             move = BID.check("close", bid.state, "system", actor="system", subject=bid.id)
             u.tx.save(BIDS, evolve(bid, u.now, state=move.to, reason=reason), bid.version)
@@ -79,5 +90,7 @@ def close_bids(u: Unit, project: Project, by: Actor, *, reason: str,
             })
             closed += 1
         if len(batch) < 500:
+            if pending is not None:  # not listed (cannot happen): saved all the same
+                u.tx.save(BIDS, pending, pending.version - 1)
             return closed
         after = batch[-1].id

@@ -239,13 +239,14 @@ class BidCommands:
                 u, buyer_id=project.buyer_id, seller_id=bid.seller_id, title=project.title,
                 quote=quote, source=f"project:{project.id}/bid:{bid.id}",
             )
-            u.tx.save(BIDS, evolve(bid, u.now, state=move.to, order_id=order.id), bid.version)
             u.emit(move.event, f"project:{project.id}", str(by), {
                 "project_id": project.id, "bid_id": bid.id, "seller_id": bid.seller_id,
                 "buyer_id": bid.buyer_id, "order_id": order.id, "amount": bid.amount.amount,
                 "days": bid.days,
             })
-            close_bids(u, project, by, reason="another bid was accepted", keep=bid.id)
+            # Saved with the bids it closes, in key order (see close_bids).
+            close_bids(u, project, by, reason="another bid was accepted",
+                       accepted=evolve(bid, u.now, state=move.to, order_id=order.id))
             move_project(u, project, by, "award", awarded_bid_id=bid.id, order_id=order.id,
                          live_bids=0)
             return order
