@@ -14,7 +14,7 @@ from ..config import MarketConfig
 from ..errors import NotFound, PermissionDenied, PriceOutOfRange, ValidationError
 from ..storage.base import Tx
 from ..storage.records import CATEGORIES
-from ._normalize import index_terms
+from ._normalize import index_text
 from .indexing import SearchDoc
 from .model import Category, Service, Upgrade, UpgradeSpec
 from .pricing import check_price
@@ -166,8 +166,8 @@ def search_doc(service: Service, categories: tuple[str, ...]) -> SearchDoc:
         price=service.price.amount,
         delivery_days=service.delivery_days,
         created_at=service.created_at,
-        title=" ".join(index_terms(service.title)),
-        body=" ".join(index_terms(body)),
+        title=index_text(service.title),
+        body=index_text(body),
     )
 
 
