@@ -87,10 +87,25 @@ MIGRATION_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
 #: changes neither what is indexed nor what a query matches.
 FTS_HASHSIZE: Final = 16 << 20
 
-#: Migration 7's statements.
+#: Migration 7's statements: catalog_fts again, with the ``ascii`` tokenizer, and
+#: refilled from catalog_search (its listed rows, as :func:`index_services` keeps it).
+#: The text is normalized already (``index_text``): terms of letters, digits and
+#: spacing marks separated by single spaces, so splitting on spaces (and ASCII
+#: punctuation, of which there is none) is all the tokenizer has to do; ``ascii``
+#: does exactly that, byte by byte, where ``unicode61`` decoded and classified every
+#: character again (about half of the indexing time). It also makes one term one
+#: token always, as the in-memory index has it (``unicode61`` split a term at the
+#: code points its older Unicode tables do not count as letters, e.g. spacing marks).
+#: '-' is a token character so category slugs stay whole.
 MIGRATION_7_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
+    {"sqlite": "DROP TABLE catalog_fts"},
+    {"sqlite": "CREATE VIRTUAL TABLE catalog_fts USING fts5(title, body, cats,"
+               " content='catalog_search', content_rowid='rid', columnsize=0,"
+               " tokenize=\"ascii tokenchars '-'\")"},
     {"sqlite": "INSERT INTO catalog_fts (catalog_fts, rank)"
                f" VALUES ('hashsize', {FTS_HASHSIZE})"},
+    {"sqlite": "INSERT INTO catalog_fts (rowid, title, body, cats)"
+               " SELECT rid, title, body, cats FROM catalog_search WHERE listed ORDER BY rid"},
 )
 
 

@@ -162,6 +162,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             *_PROJECT_SEARCH,
         ),
     ),
-    Migration(7, "catalog search: full-text write buffer sized for bulk imports",
-              _CATALOG_SEARCH_7),
+    # Catalog search: catalog_fts with the ascii tokenizer and a larger write buffer.
+    Migration(7, "catalog full-text index: ascii tokenizer over normalized text,"
+              " 16 MiB write buffer", _CATALOG_SEARCH_7),
 )
