@@ -95,6 +95,51 @@ def test_import_services(m: mk.Marketplace) -> None:
         m.catalog.import_services(drafts, by=OMAR)
 
 
+def test_import_cleans_drafts_like_create_service(m: mk.Marketplace) -> None:
+    kw: dict[str, Any] = {"category": "design", "title": "  تصميم شعار ", "description": " وصف",
+                          "price": usd("5"), "delivery_days": 3,
+                          "requirements": " اسم الشركة ", "tags": (" شعار", "logo ")}
+    made = create(m, **kw)
+    (imported,) = m.catalog.import_services(
+        [mk.ServiceDraft("omar", **kw)], by=STAFF, publish=False)
+    assert attrs.evolve(imported, id=made.id) == made
+
+
+_GOOD = mk.ServiceDraft("omar", "design", "شعار", "وصف", usd("5"), 1, tags=("a",))
+
+
+@pytest.mark.parametrize(("change", "error", "field"), [
+    ({"title": "   "}, mk.ValidationError, "title"),
+    ({"title": "x" * 201}, mk.ValidationError, "title"),
+    ({"description": 5}, mk.ValidationError, "description"),
+    ({"requirements": None}, mk.ValidationError, "requirements"),
+    ({"delivery_days": 0}, mk.ValidationError, "delivery_days"),
+    ({"delivery_days": True}, mk.ValidationError, "delivery_days"),
+    ({"tags": ("ok", " ")}, mk.ValidationError, "tags"),
+    ({"tags": ("x" * 51,)}, mk.ValidationError, "tags"),
+    ({"tags": (7,)}, mk.ValidationError, "tags"),
+    ({"images": ("",)}, mk.ValidationError, "images"),
+    ({"seller_id": "nobody", "title": " "}, mk.ValidationError, "title"),  # text checks first
+    ({"seller_id": "nobody"}, mk.NotFound, None),
+    ({"category": "nowhere"}, mk.NotFound, None),
+    ({"category": "logos"}, mk.PriceOutOfRange, "price"),  # 5 passed in design, not in logos
+    ({"price": usd("7")}, mk.PriceOutOfRange, "price"),
+    ({"price": usd("105")}, mk.PriceOutOfRange, "price"),
+    ({"price": Money.of("5", "LYD")}, mk.CurrencyMismatch, "price"),
+    ({"upgrades": (mk.UpgradeSpec("u", usd("500")),)}, mk.PriceOutOfRange, "upgrades[0].price"),
+])
+def test_import_reports_the_first_bad_draft_field(
+    m: mk.Marketplace, change: dict[str, Any], error: type[Exception], field: str | None
+) -> None:
+    # The good drafts first: the seller, category and price are known to the command.
+    drafts = [_GOOD, _GOOD, attrs.evolve(_GOOD, **change)]
+    with pytest.raises(error) as exc:
+        m.catalog.import_services(drafts, by=STAFF)
+    if field is not None:
+        assert getattr(exc.value, "field", None) == f"drafts[2].{field}"
+    assert m.catalog.services() == []
+
+
 def _bad(**kw: Any) -> Callable[[mk.Marketplace], Any]:
     return lambda m: create(m, **kw)
 

@@ -399,3 +399,72 @@ def test_cached_terms_equal_uncached(text: str) -> None:
               for w in N._words(text)]
     assert N.index_terms(text) == direct
     assert N.index_terms(text) == direct  # second time from the cache
+
+
+# -- bulk imports and the SQLite full-text index ------------------------------------------
+
+def test_imports_and_creates_interleaved_list_newest_first(shop: Shop) -> None:
+    made: list[str] = []
+    for batch in (3, 1, 0, 5):
+        made.append(shop.add("شعار مفرد").id)
+        drafts = [mk.ServiceDraft("huda", "logos", f"شعار {i}", "وصف", Money.of("5", "USD"), 1)
+                  for i in range(batch)]
+        made += [s.id for s in shop.m.catalog.import_services(drafts, by=STAFF)]
+    newest = list(reversed(made))
+    assert shop.ids(None, sort="newest", limit=100) == newest
+    assert shop.ids("شعار", limit=100) == newest  # all title hits: newest first
+    page = shop.m.catalog.search("شعار", limit=4)
+    rest = shop.m.catalog.search("شعار", limit=100, cursor=page.next_cursor)
+    assert [h.service.id for h in (*page.hits, *rest.hits)] == newest
+
+
+def test_a_term_is_one_token_on_every_backend(shop: Shop) -> None:
+    # "हिन्दी" keeps its spacing vowel signs (category Mc) inside the term: a query for
+    # a single letter of it must not match on SQLite either (unicode61 split the term).
+    svc = shop.add("हिन्दी किताब")
+    assert shop.ids("हिन्दी") == shop.ids("किताब") == [svc.id]
+    assert shop.ids("क") == shop.ids("ताब") == []
+
+
+def test_migration_7_rebuilds_the_full_text_index(tmp_path: Any, clock: Any) -> None:
+    import sqlite3
+
+    from microkit.storage._search_sql import MIGRATION_STATEMENTS
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    config = mk.MarketConfig.khamsat().evolve(levels=LevelLadder.single())
+    shop = Shop(mk.Marketplace.open(url, config=config, clock=clock, load_entry_points=False),
+                clock)
+    listed = shop.add("تصميم شعار", tags=("ألوان",))
+    paused = shop.m.catalog.pause(shop.add("تصميم موقع").id, by=OMAR)
+    pending = shop.add("تصميم بطاقة", approve=False)
+    shop.m.close()
+    # Back to the index migration 2 made (unicode61, listed rows only), not yet at 7.
+    conn = sqlite3.connect(f"{tmp_path}/old.db", isolation_level=None)
+    conn.execute("DROP TABLE catalog_fts")
+    (create,) = [s["sqlite"] for s in MIGRATION_STATEMENTS
+                 if isinstance(s, dict) and "catalog_fts" in s.get("sqlite", "")]
+    conn.execute(create)
+    conn.execute("INSERT INTO catalog_fts (rowid, title, body, cats)"
+                 " SELECT rid, title, body, cats FROM catalog_search WHERE listed")
+    conn.execute("DELETE FROM schema_migrations WHERE version = 7")
+    conn.close()
+
+    m = mk.Marketplace.open(url, config=config, clock=clock, load_entry_points=False)
+    try:
+        shop.m = m
+        assert m.storage.schema_version() >= 7
+        assert shop.ids("تصميم") == shop.ids("الوان") == [listed.id]
+        m.catalog.resume(paused.id, by=OMAR)
+        m.catalog.approve(pending.id, by=STAFF)
+        assert shop.ids("تصميم") == [pending.id, paused.id, listed.id]
+        m.catalog.update_service(listed.id, by=OMAR, title="كتابة مقال")  # delete, re-add
+        m.catalog.approve(listed.id, by=STAFF)
+        assert shop.ids("تصميم") == [pending.id, paused.id]
+        assert shop.ids("مقال") == [listed.id]
+        raw = sqlite3.connect(f"{tmp_path}/old.db")
+        assert "ascii" in raw.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'catalog_fts'").fetchone()[0]
+        raw.close()
+    finally:
+        m.close()

@@ -12,11 +12,12 @@ import attrs
 from ..actors import Actor
 from ..config import MarketConfig
 from ..errors import NotFound, PermissionDenied, PriceOutOfRange, ValidationError
+from ..money import Money
 from ..storage.base import Tx
 from ..storage.records import CATEGORIES
-from ._normalize import index_terms
+from ._normalize import index_text
 from .indexing import SearchDoc
-from .model import Category, Service, Upgrade, UpgradeSpec
+from .model import Category, Service, ServiceDraft, Upgrade, UpgradeSpec
 from .pricing import check_price
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "build_upgrades",
     "check_category_fields",
     "days",
+    "quick_draft",
     "search_doc",
     "staff_only",
     "text",
@@ -166,16 +168,18 @@ def search_doc(service: Service, categories: tuple[str, ...]) -> SearchDoc:
         price=service.price.amount,
         delivery_days=service.delivery_days,
         created_at=service.created_at,
-        title=" ".join(index_terms(service.title)),
-        body=" ".join(index_terms(body)),
+        title=index_text(service.title),
+        body=index_text(body),
     )
 
 
 @attrs.define
 class Seen:
-    """What one command has looked up already: sellers, category paths."""
+    """What one command has looked up already: sellers, category paths, prices."""
 
     sellers: set[str] = attrs.field(factory=set)
+    #: (price, category slug) that passed ``check_price`` for a base price in this command
+    prices: set[tuple[Money, str]] = attrs.field(factory=set)
     #: category slug -> (slug, parent, grandparent, ...)
     paths: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     #: category slug -> the record, as read in this command
@@ -209,5 +213,29 @@ class Seen:
                 node = tx.get(CATEGORIES, node.parent)
             found = self.paths[slug] = tuple(path)
         return found
+
+
+def quick_draft(d: ServiceDraft) -> tuple[str, str, str, tuple[str, ...]] | None:
+    """A draft's cleaned title, description, requirements and tags when every text and
+    days check passes (exactly as :func:`text` and :func:`days` would let it) and it has
+    no images; ``None`` sends the draft through those checks one by one, for the exact
+    error. A bulk import's hot path: no field names are built for errors that do not
+    happen.
+    """
+    title, description, requirements, tags = d.title, d.description, d.requirements, d.tags
+    if not (type(title) is str and type(description) is str and type(requirements) is str
+            and len(title) <= MAX_TITLE and len(description) <= MAX_TEXT
+            and len(requirements) <= MAX_TEXT and type(d.delivery_days) is int
+            and 1 <= d.delivery_days <= 365 and type(tags) is tuple
+            and type(d.images) is tuple and not d.images):
+        return None
+    title, description = title.strip(), description.strip()
+    if not title or not description:
+        return None
+    if tags:
+        tags = tuple([t.strip() for t in tags if type(t) is str and len(t) <= 50])
+        if len(tags) != len(d.tags) or not all(tags):
+            return None
+    return title, description, requirements.strip(), tags
 
 

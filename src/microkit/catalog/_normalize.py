@@ -11,6 +11,7 @@ __all__ = [
     "MAX_TERM_CHARS",
     "fts5_match",
     "index_terms",
+    "index_text",
     "normalize",
     "query_terms",
     "tokens",
@@ -207,19 +208,64 @@ _TOKEN_CACHE_LIMIT: Final = 1 << 17  # entries; bounded against hostile input
 _CACHED_TOKEN_CHARS: Final = 64
 
 
+def _token_terms(token: str) -> tuple[str, ...]:
+    """The terms of one whitespace-free token; cached."""
+    cache = _TOKEN_CACHE
+    terms = cache.get(token)
+    if terms is None:
+        terms = _fold_terms(token)
+        if len(token) <= _CACHED_TOKEN_CHARS:
+            if len(cache) >= _TOKEN_CACHE_LIMIT:
+                cache.clear()
+            cache[token] = terms
+    return terms
+
+
 def _terms(text: str) -> list[str]:
     out: list[str] = []
     cache = _TOKEN_CACHE
     for token in text.split():
         terms = cache.get(token)
         if terms is None:
-            terms = _fold_terms(token)
-            if len(token) <= _CACHED_TOKEN_CHARS:
-                if len(cache) >= _TOKEN_CACHE_LIMIT:
-                    cache.clear()
-                cache[token] = terms
+            terms = _token_terms(token)
         out += terms
     return out
+
+
+# The same, joined: token -> its terms joined by single spaces ("" when it has none),
+# so a document's index text is one lookup per token and one join (the split into
+# tokens is most of what is left). Terms hold no whitespace, so joining the pieces
+# gives " ".join(index_terms(text)) except for the stray spaces a "" piece leaves.
+_TEXT_CACHE: Final[dict[str, str]] = {}
+
+
+def _token_text(token: str) -> str:
+    joined = " ".join(_token_terms(token))
+    if len(token) <= _CACHED_TOKEN_CHARS:
+        if len(_TEXT_CACHE) >= _TOKEN_CACHE_LIMIT:
+            _TEXT_CACHE.clear()
+        _TEXT_CACHE[token] = joined
+    return joined
+
+
+def index_text(text: str) -> str:
+    """``" ".join(index_terms(text))``, the form a search document holds its text in.
+
+    Args:
+        text: Document text (title, description ...).
+
+    Returns:
+        The base-form terms in document order, joined by single spaces ("" if none).
+    """
+    tokens = text.split()
+    try:
+        joined = " ".join(map(_TEXT_CACHE.__getitem__, tokens))
+    except KeyError:
+        joined = " ".join([_TEXT_CACHE.get(token) or _token_text(token) for token in tokens])
+    # A token of only punctuation or marks has no terms: its "" leaves a stray space.
+    if joined[:1] == " " or joined[-1:] == " " or "  " in joined:
+        return " ".join(joined.split())
+    return joined
 
 
 def index_terms(text: str) -> list[str]:

@@ -17,6 +17,7 @@ Query text never becomes SQL: terms are FTS5 strings (``fts5_match``) or a
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Sequence
 from typing import Any, Final
@@ -28,6 +29,7 @@ from ._codec import codec_for
 from ._feature import FeatureTx, is_sqlite, keyset_after
 
 __all__ = [
+    "MIGRATION_7_STATEMENTS",
     "MIGRATION_STATEMENTS",
     "add_service_stats",
     "index_services",
@@ -76,6 +78,37 @@ MIGRATION_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
 )
 
 
+#: FTS5 buffers a write transaction's new terms in memory and writes them out as a new
+#: index segment whenever the buffer passes ``hashsize`` (default 1 MiB), merging
+#: segments as they pile up. An import of 20,000 services holds ~2.5 million terms:
+#: with the default it writes a dozen small segments and merges them again within
+#: the same transaction. 16 MiB lets one such unit of work write about one segment
+#: (and leaves fewer segments for a query to read). A persistent FTS5 setting; it
+#: changes neither what is indexed nor what a query matches.
+FTS_HASHSIZE: Final = 16 << 20
+
+#: Migration 7's statements: catalog_fts again, with the ``ascii`` tokenizer, and
+#: refilled from catalog_search (its listed rows, as :func:`index_services` keeps it).
+#: The text is normalized already (``index_text``): terms of letters, digits and
+#: spacing marks separated by single spaces, so splitting on spaces (and ASCII
+#: punctuation, of which there is none) is all the tokenizer has to do; ``ascii``
+#: does exactly that, byte by byte, where ``unicode61`` decoded and classified every
+#: character again (about half of the indexing time). It also makes one term one
+#: token always, as the in-memory index has it (``unicode61`` split a term at the
+#: code points its older Unicode tables do not count as letters, e.g. spacing marks).
+#: '-' is a token character so category slugs stay whole.
+MIGRATION_7_STATEMENTS: Final[tuple[str | dict[str, str], ...]] = (
+    {"sqlite": "DROP TABLE catalog_fts"},
+    {"sqlite": "CREATE VIRTUAL TABLE catalog_fts USING fts5(title, body, cats,"
+               " content='catalog_search', content_rowid='rid', columnsize=0,"
+               " tokenize=\"ascii tokenchars '-'\")"},
+    {"sqlite": "INSERT INTO catalog_fts (catalog_fts, rank)"
+               f" VALUES ('hashsize', {FTS_HASHSIZE})"},
+    {"sqlite": "INSERT INTO catalog_fts (rowid, title, body, cats)"
+               " SELECT rid, title, body, cats FROM catalog_search WHERE listed ORDER BY rid"},
+)
+
+
 def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
     return [items[i: i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
@@ -106,24 +139,31 @@ def index_services(tx: FeatureTx, docs: Sequence[SearchDoc]) -> None:
     inserts: list[tuple[Any, ...]] = []
     # rid = -seq: the newest service has the smallest rowid, so FTS5 reads newest first
     # in its fast (ascending) direction. Writers are serialized, so min - 1 is free.
-    next_rid = 0
+    first_rid = next_rid = 0
     if sqlite and len(existing) < len(latest):
         cur.execute("SELECT coalesce(min(rid), 0) FROM catalog_search")
-        next_rid = int(cur.fetchone()[0])
+        first_rid = next_rid = int(cur.fetchone()[0])
+    iso: dict[dt.datetime, str] = {}  # a batch shares a few creation times
     for doc in latest.values():
         cats = " ".join(doc.categories)
-        values = (doc.seller_id, doc.categories[0], cats, doc.listed, doc.price,
-                  doc.delivery_days, doc.created_at.isoformat(), doc.title, doc.body)
+        created = iso.get(doc.created_at)
+        if created is None:
+            created = iso[doc.created_at] = doc.created_at.isoformat()
         old = existing.get(doc.service_id)
         if old is None:
-            next_rid -= 1
-            rid = next_rid
-            inserts.append(((rid,) if sqlite else ()) + (doc.service_id, *values))
-            if doc.listed:
-                fts_insert.append((rid, doc.title, doc.body, cats))
+            if sqlite:
+                next_rid -= 1
+                inserts.append((next_rid, doc.service_id, doc.seller_id, doc.categories[0], cats,
+                                doc.listed, doc.price, doc.delivery_days, created, doc.title,
+                                doc.body))
+            else:
+                inserts.append((doc.service_id, doc.seller_id, doc.categories[0], cats,
+                                doc.listed, doc.price, doc.delivery_days, created, doc.title,
+                                doc.body))
             continue
         rid, was_listed, title, body, old_cats = old
-        updates.append((*values, rid))
+        updates.append((doc.seller_id, doc.categories[0], cats, doc.listed, doc.price,
+                        doc.delivery_days, created, doc.title, doc.body, rid))
         same_text = (title, body, old_cats) == (doc.title, doc.body, cats)
         if was_listed and not (doc.listed and same_text):
             fts_delete.append((rid, title, body, old_cats))
@@ -143,10 +183,24 @@ def index_services(tx: FeatureTx, docs: Sequence[SearchDoc]) -> None:
     if inserts:
         head = "rid, " if sqlite else ""
         marks = ",".join("?" * len(inserts[0]))
+        if sqlite:
+            # Ascending rowids: appended in order, B-tree pages fill up instead of being
+            # split half-empty as each new smallest rid lands on the left edge.
+            inserts.reverse()
         cur.executemany(
             q(f"INSERT INTO catalog_search ({head}service_id, {cols}) VALUES ({marks})"), inserts
         )
+    if sqlite and inserts:
+        # The new rows' text goes to FTS5 straight from the rows just written (one
+        # statement, no second pass of the text through Python), in ascending rowid
+        # order: FTS5 flushes its in-memory buffer whenever a rowid is not above the last.
+        cur.execute(
+            "INSERT INTO catalog_fts (rowid, title, body, cats) SELECT rid, title, body, cats"
+            " FROM catalog_search WHERE rid >= ? AND rid < ? AND listed ORDER BY rid",
+            (next_rid, first_rid),
+        )
     if sqlite and fts_insert:
+        fts_insert.sort()
         cur.executemany(
             "INSERT INTO catalog_fts (rowid, title, body, cats) VALUES (?, ?, ?, ?)", fts_insert
         )

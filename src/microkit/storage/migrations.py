@@ -17,6 +17,7 @@ from typing import Final
 import attrs
 
 from ._projects_sql import MIGRATION_STATEMENTS as _PROJECT_SEARCH
+from ._search_sql import MIGRATION_7_STATEMENTS as _CATALOG_SEARCH_7
 from ._search_sql import MIGRATION_STATEMENTS as _CATALOG_SEARCH
 from .base import RecordKind
 from .records import (
@@ -58,7 +59,7 @@ Statement = str | Mapping[str, str]
 class Migration:
     """One schema step. Numbers are reserved per feature so parallel work never collides:
     1 core, 2 catalog search, 3 order rules/messages/reviews, 4 payments/payouts,
-    5 levels, 6 projects."""
+    5 levels, 6 projects, 7 catalog search tuning."""
 
     version: int
     description: str
@@ -161,4 +162,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             *_PROJECT_SEARCH,
         ),
     ),
+    # Catalog search: catalog_fts with the ascii tokenizer and a larger write buffer.
+    Migration(7, "catalog full-text index: ascii tokenizer over normalized text,"
+              " 16 MiB write buffer", _CATALOG_SEARCH_7),
 )
