@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, final
 
 from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta
@@ -145,6 +145,8 @@ def _sql_events(n: int) -> str:
 
 #: Above this many events, one SQLite append numbers them itself and inserts them in bulk.
 _BULK_EVENTS = 8
+#: Events per statement on a batched dialect (six parameters each; PostgreSQL takes 65,535).
+_APPEND_CHUNK = 1000
 
 
 _SQL_PREFETCH: dict[tuple[str, ...], str] = {}
@@ -231,11 +233,11 @@ class SqlTx:
         #: as missing). Records are immutable and nothing else writes this transaction's rows
         #: through it, so a second ``get`` of the same key needs neither SELECT nor decode.
         self._seen: dict[tuple[str, str], Any] = {}
-        #: Batched dialects: compare-and-set saves and timers not sent yet, in order. They
-        #: ride along with the next ledger posting or event append (one statement), or are
-        #: sent before anything that could read them (see :meth:`flush`). Nothing reads
-        #: them back by key meanwhile: ``get`` answers from ``_seen``.
-        self._pending: _Pending | None = _Pending() if dialect.batched else None
+        #: Inserts, compare-and-set saves and timers not sent yet, in order: sent before
+        #: anything that could read them and before COMMIT (see :meth:`flush`); on a
+        #: batched dialect a few ride along with the next ledger posting or event append.
+        #: Nothing reads them back by key meanwhile: ``get`` answers from ``_seen``.
+        self._pending = _Pending()
 
     @property
     def cursor(self) -> Cursor:
@@ -244,13 +246,21 @@ class SqlTx:
         return self._cur
 
     def flush(self) -> None:
-        """Send the writes held back so far (the backend calls this before COMMIT too)."""
+        """Send the writes held back so far (the backend calls this before COMMIT too).
+
+        A few go as one statement of CTEs on a batched dialect; otherwise each run of
+        writes with one statement text goes as one ``executemany`` (a bulk import is
+        one). Either way the row counts raise what the writes would have raised.
+        """
         pending = self._pending
         if not pending:
             return
-        ctes, params = pending.ctes()
-        self._cur.execute(self._q(f"WITH {ctes} SELECT {pending.counts()}"), params)
-        pending.check(self._cur.fetchone()[0])
+        if self.dialect.batched and pending.foldable():
+            ctes, params = pending.ctes()
+            self._cur.execute(self._q(f"WITH {ctes} SELECT {pending.counts()}"), params)
+            pending.check(self._cur.fetchone()[0])
+        else:
+            pending.send(self._cur, self._q)
 
     def sql(self, text: str) -> str:
         """``text`` (written with ``?``) in this dialect's placeholder style."""
@@ -304,25 +314,13 @@ class SqlTx:
         values = [get(record) for get in kind.index.values()]
         data = codec_for(kind.type).dumps(record)
         at = (kind.table, key)
-        params = [key, getattr(record, "version", None), *values, data]
-        if self._pending is not None:
-            if self._seen.get(at) is not None:
-                raise Conflict(f"{kind.table} {key!r} exists already", key=key)
-            concurrent = self._absent is not None and at in self._absent
-            self._pending.add_record(at, sql, params, concurrent)
-            self._seen[at] = record
-            self._decoded.keep(at, data, record)
-            return
-        self._cur.execute(self._q(sql), params)
-        if self._cur.rowcount != 1:
-            self._seen.pop((kind.table, key), None)  # a concurrent insert: read it afresh
-            if self._absent is not None and (kind.table, key) in self._absent:
-                raise ConcurrentUpdate(
-                    f"{kind.table} {key!r} was added concurrently", key=key
-                )
+        if self._seen.get(at) is not None:
             raise Conflict(f"{kind.table} {key!r} exists already", key=key)
-        if self._absent is not None:
-            self._absent.discard(at)
+        # Read as missing earlier in this unit: if the key is taken now, another command
+        # inserted it meanwhile (a retry sees it), not a duplicate.
+        concurrent = self._absent is not None and at in self._absent
+        self._pending.add_record(
+            at, sql, [key, getattr(record, "version", None), *values, data], concurrent)
         self._seen[at] = record
         self._decoded.keep(at, data, record)
 
@@ -333,23 +331,12 @@ class SqlTx:
         data = codec_for(kind.type).dumps(record)
         version = getattr(record, "version", None)
         at = (kind.table, key)
-        if self._pending is not None:
-            if self._pending.added(at):  # still to be inserted: insert this version instead
-                add_values = [get(record) for get in kind.index.values()]
-                self._pending.add_record(at, _statements(kind)[0],
-                                         [key, version, *add_values, data], False)
-            else:
-                self._pending.save(at, sql, [version, *values, data, key, expected_version])
-            self._seen[at] = record
-            self._decoded.keep(at, data, record)
-            return
-        self._cur.execute(self._q(sql), (version, *values, data, key, expected_version))
-        if self._cur.rowcount != 1:
-            self._seen.pop((kind.table, key), None)
-            raise ConcurrentUpdate(
-                f"{kind.table} {key!r} changed concurrently (expected version {expected_version})",
-                key=key,
-            )
+        if self._pending.added(at):  # still to be inserted: insert this version instead
+            add_values = [get(record) for get in kind.index.values()]
+            self._pending.add_record(at, _statements(kind)[0],
+                                     [key, version, *add_values, data], False)
+        else:
+            self._pending.save(at, sql, [version, *values, data, key, expected_version])
         self._seen[at] = record
         self._decoded.keep(at, data, record)
 
@@ -478,6 +465,8 @@ class SqlTx:
 
     def _held(self) -> tuple[str, list[Any]]:
         """``WITH`` and the held-back writes as its first CTEs, and their parameters."""
+        if self._pending and not self._pending.foldable():
+            self.flush()
         if not self._pending:
             return "WITH ", []
         ctes, params = self._pending.ctes()
@@ -506,10 +495,7 @@ class SqlTx:
     def schedule(self, timer: Timer) -> None:
         params = [epoch_us(timer.due_at), timer.id, timer.subject, timer.name,
                   iso(timer.due_at), timer.version]
-        if self._pending is not None:
-            self._pending.add(_SQL_TIMER, params)
-            return
-        self._cur.execute(self._q(_SQL_TIMER), params)
+        self._pending.add(_SQL_TIMER, params)
 
     def due_timers(self, now: dt.datetime, limit: int) -> list[Timer]:
         self.flush()
@@ -570,8 +556,14 @@ class SqlTx:
                 for i, e in enumerate(events, 1)]
 
     def _append_batched(self, events: Sequence[Event]) -> list[Event]:
-        """:meth:`append` in one statement (with the writes held back so far), taking
-        ``append_lock`` first if there is one."""
+        """:meth:`append` in one statement per thousand events (the first carries the
+        writes held back so far), each taking ``append_lock`` first if there is one."""
+        stored: list[Event] = []
+        for start in range(0, len(events), _APPEND_CHUNK):
+            stored += self._append_chunk(events[start:start + _APPEND_CHUNK])
+        return stored
+
+    def _append_chunk(self, events: Sequence[Event]) -> list[Event]:
         rows = ", ".join(["(?::int, ?::text, ?::text, ?::text, ?::text, ?::text)"] * len(events))
         lock = self.dialect.append_lock
         held, params = self._held()
@@ -633,25 +625,38 @@ class SqlTx:
         return _projects_sql.search_projects(self, spec)
 
 
-class _Pending:
-    """Writes a batched unit of work holds back, sent later as CTEs of one statement.
+#: At most this many held-back writes ride along in one statement of CTEs; more (a bulk
+#: import) go as ``executemany`` runs.
+_FOLD_MAX = 32
 
-    Each write becomes ``wN AS (<write> RETURNING 1)``; the statement also returns how
-    many rows each wrote, and a compare-and-set that wrote none raises
-    :class:`ConcurrentUpdate` then, as it would have at once.
+#: (kind of check, table, key, detail, stored text): "add" (detail: the key was read
+#: as missing in this unit) or "cas" (detail: the version the row must still have).
+_Check = tuple[str, str, str, Any, str]
+
+
+class _Pending:
+    """Writes a unit of work holds back, sent later in as few statements as will do.
+
+    Each write keeps what to check once it is sent: an insert must write its row, a
+    compare-and-set must find the version it expects; a timer needs nothing. Row counts
+    show which failed, and :class:`ConcurrentUpdate` or :class:`Conflict` is raised then,
+    as it would have been at once.
     """
 
     __slots__ = ("_by_key", "_writes")
 
     def __init__(self) -> None:
-        #: (sql, params, what to check: None, ("cas", table, key, version) or
-        #: ("add", table, key, inserted concurrently?)).
-        self._writes: list[tuple[str, list[Any], tuple[str, str, str, Any] | None]] = []
+        #: (statement, parameters, check or None), in the order they were made.
+        self._writes: list[tuple[str, list[Any], _Check | None]] = []
         #: (table, key) → index in ``_writes`` of its record write.
         self._by_key: dict[tuple[str, str], int] = {}
 
     def __bool__(self) -> bool:
         return bool(self._writes)
+
+    def foldable(self) -> bool:
+        """Few enough to send as CTEs of one statement."""
+        return len(self._writes) <= _FOLD_MAX
 
     def add(self, sql: str, params: list[Any]) -> None:
         self._writes.append((sql, params, None))
@@ -666,23 +671,33 @@ class _Pending:
         """An insert that must write its row (a second call replaces the row to insert)."""
         i = self._by_key.get(at)
         if i is not None:
-            first = self._writes[i]
-            self._writes[i] = (sql, params, first[2])
+            first = self._writes[i][2]
+            assert first is not None
+            self._writes[i] = (sql, params, (*first[:4], params[-1]))
             return
         self._by_key[at] = len(self._writes)
-        self._writes.append((sql, params, ("add", at[0], at[1], concurrent)))
+        self._writes.append((sql, params, ("add", at[0], at[1], concurrent, params[-1])))
 
     def save(self, at: tuple[str, str], sql: str, params: list[Any]) -> None:
         """A compare-and-set; a second save of the same record replaces the first, keeping
-        the version the stored row must still have."""
+        the version the stored row must still have. ``params`` end with data, key, version.
+        """
         i = self._by_key.get(at)
         if i is not None:
             first = self._writes[i]
+            assert first[2] is not None
             params[-1] = first[1][-1]
-            self._writes[i] = (sql, params, first[2])
+            self._writes[i] = (sql, params, (*first[2][:4], params[-3]))
             return
         self._by_key[at] = len(self._writes)
-        self._writes.append((sql, params, ("cas", at[0], at[1], params[-1])))
+        self._writes.append((sql, params, ("cas", at[0], at[1], params[-1], params[-3])))
+
+    def _take(self) -> list[tuple[str, list[Any], _Check | None]]:
+        writes = self._writes
+        self._writes, self._by_key = [], {}
+        return writes
+
+    # -- as CTEs of one statement (batched dialects) -----------------------------
 
     def ctes(self) -> tuple[str, list[Any]]:
         """``w0 AS (…), w1 AS (…)`` and their parameters, in order."""
@@ -698,24 +713,44 @@ class _Pending:
             f"(SELECT count(*) FROM w{i})" for i in range(len(self._writes))) + "]"
 
     def check(self, counts: Sequence[int]) -> None:
-        """Raise as the writes would have when sent one by one; then forget them all.
+        """Raise for the first write whose count says it failed; then forget them all."""
+        for (_, _, check), n in zip(self._take(), counts, strict=True):
+            if check is not None and n != 1:
+                raise _failure(check)
 
-        Raises:
-            ConcurrentUpdate: a compare-and-set found another version, or a row read as
-                missing was inserted by another command meanwhile.
-            Conflict: an insert found its key taken.
-        """
-        writes = self._writes
-        self._writes, self._by_key = [], {}
-        for (_, _, check), n in zip(writes, counts, strict=True):
-            if check is None or n == 1:
-                continue
-            what, table, key, detail = check
-            if what == "cas":
-                raise ConcurrentUpdate(
-                    f"{table} {key!r} changed concurrently (expected version {detail})",
-                    key=key,
-                )
-            if detail:
-                raise ConcurrentUpdate(f"{table} {key!r} was added concurrently", key=key)
-            raise Conflict(f"{table} {key!r} exists already", key=key)
+    # -- as executemany runs ------------------------------------------------------
+
+    def send(self, cur: Cursor, q: Callable[[str], str]) -> None:
+        """Each run of writes with one statement as one ``executemany``; a run that wrote
+        fewer rows than it checks is searched for the write that failed."""
+        writes = self._take()
+        start = 0
+        while start < len(writes):
+            sql = writes[start][0]
+            end = start + 1
+            while end < len(writes) and writes[end][0] == sql:
+                end += 1
+            run = writes[start:end]
+            cur.executemany(q(sql), [params for _, params, _ in run])
+            checks = [check for _, _, check in run if check is not None]
+            if checks and cur.rowcount != len(checks):
+                for check in checks:
+                    cur.execute(q(f"SELECT data FROM {check[1]} WHERE key = ?"), (check[2],))
+                    row = cur.fetchone()
+                    if row is None or row[0] != check[4]:  # not what this unit wrote
+                        raise _failure(check)
+                # Every row holds what this unit wrote, yet a write missed: a row was
+                # changed and changed back meanwhile. Run the command again.
+                raise ConcurrentUpdate(f"{sql.split()[2]}: a row changed concurrently",
+                                       key=str(checks[0][2]))
+            start = end
+
+
+def _failure(check: _Check) -> Exception:
+    what, table, key, detail, _ = check
+    if what == "cas":
+        return ConcurrentUpdate(
+            f"{table} {key!r} changed concurrently (expected version {detail})", key=key)
+    if detail:
+        return ConcurrentUpdate(f"{table} {key!r} was added concurrently", key=key)
+    return Conflict(f"{table} {key!r} exists already", key=key)

@@ -101,12 +101,13 @@ class _Unit:
     """``with storage.write() as tx``: take the lock and begin; commit, or roll back on an
     error. A plain context manager (not ``@contextmanager``): entered once per command."""
 
-    __slots__ = ("_begin", "_cur", "_s")
+    __slots__ = ("_begin", "_cur", "_s", "_tx")
 
     def __init__(self, storage: SQLiteStorage, begin: str) -> None:
         self._s = storage
         self._begin = begin
         self._cur: sqlite3.Cursor | None = None
+        self._tx: SqlTx | None = None
 
     def __enter__(self) -> SqlTx:
         s = self._s
@@ -120,22 +121,26 @@ class _Unit:
         except BaseException:
             s._lock.release()
             raise
-        return SqlTx(cur, DIALECT, s._decoded)
+        self._tx = SqlTx(cur, DIALECT, s._decoded)
+        return self._tx
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        conn, cur = self._s._conn, self._cur
-        assert cur is not None
+        conn, cur, tx = self._s._conn, self._cur, self._tx
+        assert cur is not None and tx is not None
         try:
             if exc_type is not None:
                 if conn.in_transaction:
                     cur.execute("ROLLBACK")
                 return
             try:
+                tx.flush()  # the writes it held back
                 cur.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except BaseException as exc:
                 if conn.in_transaction:
                     cur.execute("ROLLBACK")
-                raise StorageError(f"SQLite: COMMIT failed: {exc}") from exc
+                if isinstance(exc, sqlite3.Error):
+                    raise StorageError(f"SQLite: COMMIT failed: {exc}") from exc
+                raise
         finally:
             self._s._lock.release()

@@ -217,6 +217,52 @@ class StorageConformance:
             assert tx.get(SERVICES, "sv1") == service("sv1")
             assert tx.get(SERVICES, "sv2") is None and tx.get(SERVICES, "sv3") is None
 
+    def test_many_writes_in_one_unit(self, storage: Storage) -> None:
+        keys = [f"sv{i:03d}" for i in range(120)]
+        with storage.write() as tx:
+            for key in keys:
+                tx.add(SERVICES, service(key, state="pending"))
+            for key in keys[::2]:
+                tx.save(SERVICES, service(key, state="approved", version=2), 1)
+        with storage.write() as tx:
+            for key in keys[::3]:
+                current = tx.get(SERVICES, key)
+                assert current is not None
+                tx.save(SERVICES, service(key, state="rejected", version=current.version + 1),
+                        current.version)
+        with storage.read() as tx:
+            for i, key in enumerate(keys):
+                want = ("rejected" if i % 3 == 0 else "approved" if i % 2 == 0 else "pending")
+                found = tx.get(SERVICES, key)
+                assert found is not None and found.state == want, (key, found)
+
+    def test_a_taken_key_among_many_inserts_fails_the_whole_unit(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            tx.add(SERVICES, service("sv077", title="first"))
+        with pytest.raises(Conflict) as err, storage.write() as tx:
+            for i in range(120):
+                tx.add(SERVICES, service(f"sv{i:03d}"))
+        assert err.value.key == "sv077"
+        with storage.read() as tx:
+            assert tx.get(SERVICES, "sv000") is None and tx.get(SERVICES, "sv119") is None
+            found = tx.get(SERVICES, "sv077")
+            assert found is not None and found.title == "first"
+
+    def test_a_stale_save_among_many_writes_fails_the_whole_unit(
+        self, storage: Storage
+    ) -> None:
+        with storage.write() as tx:
+            for i in range(60):
+                tx.add(SERVICES, service(f"sv{i:03d}"))
+        with pytest.raises(ConcurrentUpdate) as err, storage.write() as tx:
+            for i in range(60):
+                expected = 2 if i == 41 else 1  # sv041 is at version 1, not 2: stale
+                tx.save(SERVICES, service(f"sv{i:03d}", state="rejected", version=expected + 1),
+                        expected)
+        assert err.value.key == "sv041"
+        with storage.read() as tx:
+            assert all(s.state == "approved" for s in tx.find(SERVICES, {}, limit=100))
+
     def test_prefetch_reads_what_get_reads(self, storage: Storage) -> None:
         with storage.write() as tx:
             tx.add(SERVICES, service("sv1"))
