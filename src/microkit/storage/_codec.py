@@ -27,10 +27,40 @@ __all__ = ["Codec", "codec_for", "dumps_json", "iso"]
 
 T = TypeVar("T")
 
-#: Compact JSON, non-ASCII kept as is (Arabic text stays readable and small).
-dumps_json: Callable[[Any], str] = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":")
-).encode
+def _unencodable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _make_dumps() -> Callable[[Any], str]:
+    """Compact JSON, non-ASCII kept as is (Arabic text stays readable and small).
+
+    ``JSONEncoder.encode`` builds a new C encoder on every call; records are encoded
+    on every command, so one is built once here (without the circular-reference
+    check: records are trees). Where the C encoder is missing, the encoder's own
+    ``encode`` gives the same text.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    encode_str = getattr(json.encoder, "c_encode_basestring", None)
+    fallback = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    if make is None or encode_str is None:
+        return fallback
+    try:
+        chunks = make(None, _unencodable, encode_str, None, ":", ",", False, False, True)
+    except TypeError:  # another signature in another Python: keep the plain encoder
+        return fallback
+    join = "".join
+
+    def dumps(value: Any) -> str:
+        if isinstance(value, str):
+            return encode_str(value)  # type: ignore[no-any-return]
+        return join(chunks(value, 0))
+
+    if dumps({"a": [1, "ب", None, True]}) != fallback({"a": [1, "ب", None, True]}):
+        return fallback
+    return dumps
+
+
+dumps_json: Callable[[Any], str] = _make_dumps()
 
 #: Decoded Money values, shared: they are immutable, and a market has few distinct prices.
 _MONEY: dict[tuple[int, str], Money] = {}
