@@ -7,6 +7,7 @@ wants ``%s`` gives ``paramstyle="format"`` and they are rewritten once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, final
@@ -113,34 +114,25 @@ _SQL_TIMER = (
     " VALUES (?,?,?,?,?,?) ON CONFLICT (due_us, id) DO NOTHING"
 )
 
-_SQL_ACCOUNTS: dict[int, str] = {}
+@functools.cache
+def _rows(head: str, row: str, n: int, tail: str) -> str:
+    """``head`` + ``n`` copies of ``row``, comma-separated, + ``tail`` (built once per n)."""
+    return head + ", ".join([row] * n) + tail
 
 
 def _sql_accounts(n: int) -> str:
     """Add ``n`` deltas to their accounts (created at 0 if new) in one statement."""
-    found = _SQL_ACCOUNTS.get(n)
-    if found is None:
-        found = _SQL_ACCOUNTS[n] = (
-            "INSERT INTO accounts (name, currency, balance) VALUES "
-            + ", ".join(["(?,?,?)"] * n)
-            + " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
-            " RETURNING name, balance, currency"
-        )
-    return found
-
-
-_SQL_EVENTS: dict[int, str] = {}
+    return _rows(
+        "INSERT INTO accounts (name, currency, balance) VALUES ", "(?,?,?)", n,
+        " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
+        " RETURNING name, balance, currency",
+    )
 
 
 def _sql_events(n: int) -> str:
     """Append ``n`` events in one statement, returning their numbers."""
-    found = _SQL_EVENTS.get(n)
-    if found is None:
-        found = _SQL_EVENTS[n] = (
-            "INSERT INTO events (name, subject, actor, at, data) VALUES "
-            + ", ".join(["(?,?,?,?,?)"] * n) + " RETURNING seq"
-        )
-    return found
+    return _rows("INSERT INTO events (name, subject, actor, at, data) VALUES ",
+                 "(?,?,?,?,?)", n, " RETURNING seq")
 
 
 #: Above this many events, one SQLite append numbers them itself and inserts them in bulk.
@@ -149,16 +141,11 @@ _BULK_EVENTS = 8
 _APPEND_CHUNK = 1000
 
 
-_SQL_PREFETCH: dict[tuple[str, ...], str] = {}
-
-
+@functools.cache
 def _sql_prefetch(tables: tuple[str, ...]) -> str:
     """One SELECT of a record from each of ``tables`` by key, each row tagged by position."""
-    found = _SQL_PREFETCH.get(tables)
-    if found is None:
-        found = _SQL_PREFETCH[tables] = " UNION ALL ".join(
-            f"SELECT {i}, data FROM {table} WHERE key = ?" for i, table in enumerate(tables))
-    return found
+    return " UNION ALL ".join(
+        f"SELECT {i}, data FROM {table} WHERE key = ?" for i, table in enumerate(tables))
 
 
 _STATEMENTS: dict[str, tuple[str, str, str]] = {}
