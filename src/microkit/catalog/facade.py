@@ -207,6 +207,10 @@ class CatalogFacade:
 
         def command(u: Unit) -> list[Service]:
             seen = Seen()
+            sellers = list(dict.fromkeys(getattr(d, "seller_id", None) for d in items))
+            for start in range(0, len(sellers), 100):  # read them a hundred at a time
+                u.prefetch(*((USERS, s) for s in sellers[start:start + 100]
+                             if isinstance(s, str)))
             out = [self._add(u, d, state, str(by), seen, index=False, prefix=f"drafts[{i}]")
                    for i, d in enumerate(items)]
             u.tx.index_services([search_doc(s, seen.paths[s.category]) for s in out])
