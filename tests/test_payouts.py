@@ -168,3 +168,32 @@ def test_two_methods_with_one_name_is_a_plugin_error(make_market: Any) -> None:
 
     with pytest.raises(mk.PluginError):
         make_market(plugins=(Dup(),))
+
+
+@pytest.mark.parametrize(("event", "state", "left"), [("payout.paid", "paid", "6"),
+                                                      ("payout.failed", "returned", "16")])
+def test_payout_webhook_that_overtakes_the_methods_answer_is_applied_when_it_is_recorded(
+    seeded: World, monkeypatch: pytest.MonkeyPatch, event: str, state: str, left: str,
+) -> None:
+    m = seeded.market
+    earn(seeded)
+    send = SandboxPayout.send
+    early: list[str] = []
+
+    def racing(self: SandboxPayout, request: Any) -> Any:
+        """Answers pending, but the settling webhook reaches the market first."""
+        result = send(self, request)
+        hook = self.webhook(result.reference, event, event_id="early")
+        early.append(m.payouts.handle_webhook("sandbox", *hook).outcome)
+        return result
+
+    monkeypatch.setattr(SandboxPayout, "send", racing)
+    payout = m.payouts.request(Money.of("10", "USD"), by=seeded.omar, method="sandbox",
+                               destination="acct-1", idempotency_key="early")
+    assert early == ["unmatched"]
+    assert payout.state == state and m.payouts.get(payout.id).state == state
+    assert payout.reference is not None
+    again = sandbox(seeded).webhook(payout.reference, event, event_id="early")
+    assert m.payouts.handle_webhook("sandbox", *again).outcome == "duplicate"
+    assert m.ledger.balance("omar").available == Money.of(left, "USD")
+    assert m.ledger.verify().ok

@@ -6,7 +6,7 @@ refund itself (``orders.facade``); these tests run the real table, unchanged.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -193,3 +193,32 @@ def test_partial_refund_transaction_is_balanced(seeded: World) -> None:
                              txn_id="order:x:partial", at=seeded.clock.now())
     assert sum(p.amount for p in txn.postings) == 0
     assert gateway_refund_timer(txn) is None  # to the balance: no gateway call
+
+
+@pytest.mark.parametrize(("event", "state"), [("refund.succeeded", "succeeded"),
+                                              ("refund.failed", "retrying")])
+def test_refund_webhook_that_overtakes_the_gateways_answer_is_applied_when_it_is_recorded(
+    original: World, monkeypatch: pytest.MonkeyPatch, event: str, state: str,
+) -> None:
+    m = original.market
+    order = original.paid()
+    sandbox(original).refund_outcome = "pending"
+    refund_call = SandboxGateway.refund
+    early: list[str] = []
+
+    def racing(self: SandboxGateway, request: Any) -> Any:
+        """Answers pending, but the settling webhook reaches the market first."""
+        result = refund_call(self, request)
+        hook = self.webhook(result.reference, event, event_id="early")
+        early.append(m.payments.handle_webhook("sandbox", *hook).outcome)
+        return result
+
+    monkeypatch.setattr(SandboxGateway, "refund", racing)
+    cancel_by_staff(original, order)
+    m.tick()
+    [refund] = m.payments.refunds_of(payment_of(original, order).id)
+    assert early == ["unmatched"]
+    assert refund.state == state
+    if state == "retrying":
+        assert refund.declines == 1
+    assert m.ledger.verify().ok

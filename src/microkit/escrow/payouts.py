@@ -33,11 +33,11 @@ from ..errors import (
     ValidationError,
 )
 from ..money import Money, percent_of
-from ..payments import _webhooks
+from ..payments import _settle, _webhooks
 from ..payments.model import WebhookResult
 from ..payments.payout_method import PayoutMethod, PayoutRequest, PayoutResult
 from ..storage.base import Timer
-from ..storage.records import PAYMENT_LINKS, PAYOUTS, USERS
+from ..storage.records import PAYOUTS, USERS
 from . import ledger
 from ._payout import Payout, PayoutState
 
@@ -215,6 +215,9 @@ class PayoutsFacade:
     ) -> WebhookResult:
         """Verify a payout method's webhook and apply ``payout.paid`` / ``payout.failed`` once.
 
+        An event for a payout whose ``send`` answer is not recorded yet is kept
+        (``unmatched``) and applied when that answer is recorded.
+
         Raises:
             NotFound: unknown method.
             WebhookVerificationError: bad, stale or tampered signature.
@@ -228,16 +231,18 @@ class PayoutsFacade:
             done = _webhooks.dedupe(u, source, event)
             if done is not None:
                 return done
-            found = u.tx.get(PAYMENT_LINKS, f"{source}:{event.reference}")
-            if found is None or not event.type.startswith("payout."):
-                return _webhooks.remember(u, source, event, "unmatched" if found is None
-                                          else "ignored", None)
-            payout = u.need(PAYOUTS, found.target, "payout")
+            key = f"{source}:{event.reference}"
+            target = _settle.linked(u, key)
+            if not event.type.startswith("payout."):
+                return _webhooks.remember(u, source, event, "ignored", None)
+            if target is None:  # the method's answer is not recorded yet: applied when it is
+                _settle.await_link(u, key)
+                return _webhooks.remember(u, source, event, "unmatched", None)
+            payout = u.need(PAYOUTS, target, "payout")
             if payout.state in ("paid", "returned"):
                 return _webhooks.remember(u, source, event, "ignored", f"payout:{payout.id}")
-            result = (PayoutResult("paid", event.reference) if event.type == "payout.paid"
-                      else PayoutResult("failed", event.reference, "failed (webhook)"))
-            self._settle(u, payout.id, result, f"gateway:{method}", strict=False)
+            self._settle(u, payout.id, _hook_result(event.type, event.reference),
+                         f"gateway:{method}", strict=False)
             return _webhooks.remember(u, source, event, "applied", f"payout:{payout.id}")
 
         return self._core.run(command)
@@ -292,6 +297,11 @@ class PayoutsFacade:
             if result.status == "pending":
                 new = _save(u, current, state="sent", reference=result.reference)
                 _emit(u, new, "payout.sent", "system")
+                if result.reference:  # webhooks that overtook this answer: apply them now
+                    for hook in _settle.take_unmatched(
+                            u, f"payout:{new.method}:{result.reference}", "payout"):
+                        new = self._settle(u, payout_id, _hook_result(hook.type, result.reference),
+                                           f"gateway:{new.method}", strict=False)
                 return new
             return self._settle(u, payout_id, result, "system", strict=False)
 
@@ -327,9 +337,14 @@ class PayoutsFacade:
 
 
 def _link(u: Unit, payout: Payout, reference: str) -> None:
-    from ..payments._settle import link
+    _settle.link(u, f"payout:{payout.method}:{reference}", payout.id)
 
-    link(u, f"payout:{payout.method}:{reference}", payout.id)
+
+def _hook_result(event_type: str, reference: str) -> PayoutResult:
+    """What a ``payout.paid`` / ``payout.failed`` webhook says, as the method's answer."""
+    if event_type == "payout.paid":
+        return PayoutResult("paid", reference)
+    return PayoutResult("failed", reference, "failed (webhook)")
 
 
 def _save(u: Unit, old: Payout, **changes: Any) -> Payout:

@@ -27,18 +27,20 @@ from ..storage.base import Timer
 from ..storage.records import ORDERS, PAYMENT_LINKS, PAYMENTS, WEBHOOKS
 from .builtin import BALANCE
 from .gateway import ChargeResult
-from .model import Payment, PaymentLink, PaymentState
+from .model import Payment, PaymentLink, PaymentState, ProcessedWebhook
 
 __all__ = [
     "AWAITED",
-    "await_charge",
+    "await_link",
     "capture",
     "charge_link",
     "expire_timer",
     "fail",
     "funding_account",
     "link",
+    "linked",
     "record_answer",
+    "take_unmatched",
 ]
 
 OPEN: tuple[PaymentState, ...] = ("pending", "requires_action")
@@ -53,8 +55,8 @@ def charge_link(gateway: str, reference: str) -> str:
     return f"{gateway}:charge:{reference}"
 
 
-#: The target of a charge link written by a webhook that found no charge yet
-#: (:func:`await_charge`); recording the charge's answer replaces it.
+#: The target of a link written by a webhook that found nothing to apply to yet
+#: (:func:`await_link`); recording the charge's, refund's or payout's answer replaces it.
 AWAITED: Final = ""
 
 
@@ -68,17 +70,23 @@ def link(u: Unit, key: str, target: str) -> None:
                   found.version)
 
 
-def await_charge(u: Unit, gateway: str, reference: str) -> None:
-    """A ``charge.*`` webhook found no charge ``reference``: write the charge's link row.
+def linked(u: Unit, key: str) -> str | None:
+    """The target ``key`` links to; None if nothing recorded it yet (or only a webhook)."""
+    found = u.tx.get(PAYMENT_LINKS, key)
+    return None if found is None or found.target == AWAITED else found.target
 
-    :func:`record_answer` writes that row as well, so a webhook and the ``pay`` call
-    recording the same charge at the same moment collide on it (an insert or a
-    compare-and-set): one of the two commands runs again and sees the other's commit.
-    Without that, under READ COMMITTED each could miss the other -- the webhook filed
-    ``unmatched`` after the charge had looked for unmatched events -- and the payment
-    would stay pending with its capture lost.
+
+def await_link(u: Unit, key: str) -> None:
+    """A webhook found nothing linked at ``key`` (a charge, refund or payout reference):
+    write that link row, as a placeholder.
+
+    Recording the answer that carries the reference writes the same row (:func:`link`),
+    so a webhook and the command recording the answer at the same moment collide on it
+    (an insert or a compare-and-set): one of the two runs again and sees the other's
+    commit. Without that, under READ COMMITTED each could miss the other -- the webhook
+    filed ``unmatched`` after the answer had looked for unmatched webhooks
+    (:func:`take_unmatched`) -- and the money would stay in flight.
     """
-    key = charge_link(gateway, reference)
     found = u.tx.get(PAYMENT_LINKS, key)
     if found is None:
         u.tx.add(PAYMENT_LINKS, PaymentLink(key, AWAITED))
@@ -139,20 +147,28 @@ def record_answer(
     return payment
 
 
+def take_unmatched(u: Unit, ref: str, kind: str) -> list[ProcessedWebhook]:
+    """Webhooks about ``ref`` (``"{source}:{reference}"``) of types ``{kind}.*`` that came
+    before the answer carrying that reference and were filed ``unmatched``: marked
+    ``applied`` now, for the caller to apply, oldest first."""
+    taken = []
+    for hook in u.tx.find(WEBHOOKS, {"ref": ref}, limit=20):
+        if hook.outcome == "unmatched" and hook.type.startswith(f"{kind}."):
+            u.tx.save(WEBHOOKS, attrs.evolve(hook, outcome="applied", version=hook.version + 1),
+                      hook.version)
+            taken.append(hook)
+    return sorted(taken, key=lambda h: h.at)
+
+
 def _apply_unmatched(core: Core, u: Unit, payment: Payment) -> Payment:
     """Webhooks that arrived before the charge's own answer was recorded: apply them now."""
     if payment.reference is None:
         return payment
-    ref = f"{payment.gateway}:{payment.reference}"
-    for hook in u.tx.find(WEBHOOKS, {"ref": ref}, limit=20):
-        if hook.outcome != "unmatched" or not hook.type.startswith("charge."):
-            continue
+    for hook in take_unmatched(u, f"{payment.gateway}:{payment.reference}", "charge"):
         if hook.type == "charge.succeeded":
             payment = capture(core, u, payment, Actor.system())
         elif payment.state in OPEN:
             payment = fail(u, payment, "declined (webhook)", "system")
-        u.tx.save(WEBHOOKS, attrs.evolve(hook, outcome="applied", version=hook.version + 1),
-                  hook.version)
     return payment
 
 

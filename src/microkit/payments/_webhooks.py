@@ -12,7 +12,7 @@ from collections.abc import Callable
 from .._core import Core, Unit
 from ..actors import Actor
 from ..errors import PaymentError, WebhookVerificationError
-from ..storage.records import PAYMENT_LINKS, PAYMENTS, REFUNDS, WEBHOOKS
+from ..storage.records import PAYMENTS, REFUNDS, WEBHOOKS
 from . import _settle, refunds
 from .gateway import WEBHOOK_TYPES, RefundResult, WebhookEvent
 from .model import Payment, ProcessedWebhook, WebhookResult
@@ -67,7 +67,7 @@ def apply(core: Core, u: Unit, gateway: str, event: WebhookEvent) -> WebhookResu
     if event.type.startswith("charge."):
         payment = _find_payment(u, gateway, event)
         if payment is None:
-            _settle.await_charge(u, gateway, event.reference)
+            _settle.await_link(u, _settle.charge_link(gateway, event.reference))
             return remember(u, gateway, event, "unmatched", None)
         subject = f"payment:{payment.id}"
         if event.type == "charge.succeeded":
@@ -86,9 +86,11 @@ def apply(core: Core, u: Unit, gateway: str, event: WebhookEvent) -> WebhookResu
         _settle.fail(u, payment, "declined (webhook)", f"gateway:{gateway}")
         return remember(u, gateway, event, "applied", subject)
     if event.type.startswith("refund."):
-        found = u.tx.get(PAYMENT_LINKS, f"{gateway}:refund:{event.reference}")
-        refund = None if found is None else u.tx.get(REFUNDS, found.target)
-        if refund is None:
+        key = refunds.refund_link(gateway, event.reference)
+        target = _settle.linked(u, key)
+        refund = None if target is None else u.tx.get(REFUNDS, target)
+        if refund is None:  # its answer is not recorded yet: applied when it is
+            _settle.await_link(u, key)
             return remember(u, gateway, event, "unmatched", None)
         subject = f"refund:{refund.id}"
         if refund.state not in refunds.OPEN_STATES:
@@ -105,7 +107,5 @@ def _find_payment(u: Unit, gateway: str, event: WebhookEvent) -> Payment | None:
         payment = u.tx.get(PAYMENTS, event.payment_id)
         if payment is not None and payment.gateway == gateway:
             return payment
-    found = u.tx.get(PAYMENT_LINKS, _settle.charge_link(gateway, event.reference))
-    if found is None or found.target == _settle.AWAITED:
-        return None
-    return u.tx.get(PAYMENTS, found.target)
+    target = _settle.linked(u, _settle.charge_link(gateway, event.reference))
+    return None if target is None else u.tx.get(PAYMENTS, target)

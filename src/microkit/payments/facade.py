@@ -296,7 +296,8 @@ class PaymentsFacade:
         event that arrives out of order is applied only if it still moves
         something (``ignored`` otherwise). A ``charge.*`` event for a charge
         microkit has not recorded yet is kept (``unmatched``) and applied when
-        the charge's own answer is recorded. A capture for an order that
+        the charge's own answer is recorded; likewise a ``refund.*`` event for a
+        refund whose answer is not recorded yet. A capture for an order that
         expired or was cancelled meanwhile lands on the buyer's balance.
 
         Raises:

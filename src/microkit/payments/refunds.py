@@ -48,6 +48,7 @@ __all__ = [
     "gateway_refund_timer",
     "refund_destination",
     "refund_id",
+    "refund_link",
     "refund_transaction",
 ]
 
@@ -199,7 +200,7 @@ def record(u: Unit, refund_id_: str, result: RefundResult | None, actor: str = "
         new = _save(u, refund, state="processing", reference=result.reference, failure=None)
         _link(u, new)
         _emit(u, new, "refund.processing")
-        return new
+        return _apply_unmatched(u, new)
     if result is not None:  # a definite refusal
         declines = refund.declines + 1
         if declines >= MAX_DECLINES:
@@ -222,11 +223,29 @@ def record(u: Unit, refund_id_: str, result: RefundResult | None, actor: str = "
     return new
 
 
+def refund_link(gateway: str, reference: str) -> str:
+    """The link key of a gateway's refund reference."""
+    return f"{gateway}:refund:{reference}"
+
+
 def _link(u: Unit, refund: Refund) -> None:
     from ._settle import link
 
     if refund.reference:
-        link(u, f"{refund.gateway}:refund:{refund.reference}", refund.id)
+        link(u, refund_link(refund.gateway, refund.reference), refund.id)
+
+
+def _apply_unmatched(u: Unit, refund: Refund) -> Refund:
+    """Webhooks that arrived before the refund's own answer was recorded: apply them now."""
+    from ._settle import take_unmatched
+
+    if refund.reference is None:
+        return refund
+    for hook in take_unmatched(u, f"{refund.gateway}:{refund.reference}", "refund"):
+        result = (RefundResult("succeeded", refund.reference) if hook.type == "refund.succeeded"
+                  else RefundResult("failed", refund.reference, failure="refused (webhook)"))
+        refund = record(u, refund.id, result, f"gateway:{refund.gateway}")
+    return refund
 
 
 def attempt(core: Core, rid: str, now: dt.datetime | None = None) -> Refund:
