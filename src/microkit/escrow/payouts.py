@@ -231,10 +231,10 @@ class PayoutsFacade:
             done = _webhooks.dedupe(u, source, event)
             if done is not None:
                 return done
-            key = f"{source}:{event.reference}"
-            target = _settle.linked(u, key)
             if not event.type.startswith("payout."):
                 return _webhooks.remember(u, source, event, "ignored", None)
+            key = f"{source}:{event.reference}"
+            target = _settle.linked(u, key)
             if target is None:  # the method's answer is not recorded yet: applied when it is
                 _settle.await_link(u, key)
                 return _webhooks.remember(u, source, event, "unmatched", None)
@@ -297,15 +297,20 @@ class PayoutsFacade:
             if result.status == "pending":
                 new = _save(u, current, state="sent", reference=result.reference)
                 _emit(u, new, "payout.sent", "system")
-                if result.reference:  # webhooks that overtook this answer: apply them now
-                    for hook in _settle.take_unmatched(
-                            u, f"payout:{new.method}:{result.reference}", "payout"):
-                        new = self._settle(u, payout_id, _hook_result(hook.type, result.reference),
-                                           f"gateway:{new.method}", strict=False)
-                return new
+                return self._apply_unmatched(u, new)
             return self._settle(u, payout_id, result, "system", strict=False)
 
         return self._core.run(record, now=now)
+
+    def _apply_unmatched(self, u: Unit, payout: Payout) -> Payout:
+        """Webhooks that arrived before the method's answer was recorded: apply them now."""
+        reference = payout.reference
+        if reference is None:
+            return payout
+        for hook in _settle.take_unmatched(u, f"payout:{payout.method}:{reference}", "payout"):
+            payout = self._settle(u, payout.id, _hook_result(hook.type, reference),
+                                  f"gateway:{payout.method}", strict=False)
+        return payout
 
     def _settle(self, u: Unit, payout_id: str, result: PayoutResult, actor: str, *,
                 strict: bool) -> Payout:

@@ -218,10 +218,11 @@ def fund_escrow(step: Step) -> None:
             at=step.now,
         )
     )
+    payment_id = step.params.get("payment_id")
     step.changes["paid_via"] = step.params["gateway"]
-    step.changes["payment_id"] = step.params.get("payment_id")
+    step.changes["payment_id"] = payment_id
     step.changes["paid_at"] = step.now
-    step.data["payment_id"] = step.params.get("payment_id")
+    step.data["payment_id"] = payment_id
     step.data["gateway"] = step.params["gateway"]
 
 

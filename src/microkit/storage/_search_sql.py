@@ -17,7 +17,6 @@ Query text never becomes SQL: terms are FTS5 strings (``fts5_match``) or a
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Sequence
 from typing import Any, Final
@@ -25,7 +24,7 @@ from typing import Any, Final
 from ..catalog._normalize import fts5_match
 from ..catalog.indexing import Key, SearchDoc, SearchRow, SearchSpec, StatsDelta, rating_avg
 from ..catalog.model import Service, ServiceStats
-from ._codec import codec_for
+from ._codec import codec_for, iso
 from ._feature import FeatureTx, is_sqlite, keyset_after
 
 __all__ = [
@@ -143,12 +142,9 @@ def index_services(tx: FeatureTx, docs: Sequence[SearchDoc]) -> None:
     if sqlite and len(existing) < len(latest):
         cur.execute("SELECT coalesce(min(rid), 0) FROM catalog_search")
         first_rid = next_rid = int(cur.fetchone()[0])
-    iso: dict[dt.datetime, str] = {}  # a batch shares a few creation times
     for doc in latest.values():
         cats = " ".join(doc.categories)
-        created = iso.get(doc.created_at)
-        if created is None:
-            created = iso[doc.created_at] = doc.created_at.isoformat()
+        created = iso(doc.created_at)
         old = existing.get(doc.service_id)
         if old is None:
             if sqlite:

@@ -215,7 +215,7 @@ class SqlTx:
         self.dialect = dialect
         #: (table, key) this unit of work read as missing: if ``add`` then finds it, a
         #: concurrent command inserted it meanwhile (a retry sees it), not a duplicate.
-        self._absent: set[tuple[str, str]] | None = None
+        self._absent: set[tuple[str, str]] = set()
         #: (table, key) → the record as this unit of work last read or wrote it (None: read
         #: as missing). Records are immutable and nothing else writes this transaction's rows
         #: through it, so a second ``get`` of the same key needs neither SELECT nor decode.
@@ -264,14 +264,17 @@ class SqlTx:
         cur = self._cur
         cur.execute(self._q(_statements(kind)[2]), (key,))
         row = cur.fetchone()
-        if row is None:
-            if self._absent is None:
-                self._absent = set()
+        return self._read(kind, key, None if row is None else row[0])
+
+    def _read(self, kind: RecordKind[T], key: str, text: str | None) -> T | None:
+        """Remember what this unit read at ``key``: the record, or that it is missing."""
+        at = (kind.table, key)
+        if text is None:
             self._absent.add(at)
-            seen[at] = None
+            self._seen[at] = None
             return None
-        record: T = self._decoded.decode(kind, key, row[0])
-        seen[at] = record
+        record: T = self._decoded.decode(kind, key, text)
+        self._seen[at] = record
         return record
 
     def prefetch(self, wanted: Sequence[tuple[RecordKind[Any], str]]) -> None:
@@ -285,15 +288,7 @@ class SqlTx:
         self._cur.execute(self._q(sql), [key for _, key in wanted])
         rows = dict(self._cur.fetchall())
         for i, (kind, key) in enumerate(wanted):
-            at = (kind.table, key)
-            text = rows.get(i)
-            if text is None:
-                if self._absent is None:
-                    self._absent = set()
-                self._absent.add(at)
-                seen[at] = None
-            else:
-                seen[at] = self._decoded.decode(kind, key, text)
+            self._read(kind, key, rows.get(i))
 
     def add(self, kind: RecordKind[T], record: T) -> None:
         key = kind.key(record)
@@ -305,7 +300,7 @@ class SqlTx:
             raise Conflict(f"{kind.table} {key!r} exists already", key=key)
         # Read as missing earlier in this unit: if the key is taken now, another command
         # inserted it meanwhile (a retry sees it), not a duplicate.
-        concurrent = self._absent is not None and at in self._absent
+        concurrent = at in self._absent
         self._pending.add_record(
             at, sql, [key, getattr(record, "version", None), *values, data], concurrent)
         self._seen[at] = record
