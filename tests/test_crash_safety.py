@@ -199,12 +199,14 @@ def test_sigkill_inside_commands_never_leaves_half_a_command(tmp_path: Path) -> 
     path = tmp_path / "crash.db"
     service_id = seed(path)
     rnd = random.Random(SEED)
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     started = time.monotonic()
     for round_no in range(1, ROUNDS + 1):
         run_round(path, service_id, round_no, rnd)
-        seen = check(path, round_no, full=round_no % FULL_EVERY == 0 or round_no == ROUNDS)
+        seen |= set(check(path, round_no,
+                          full=round_no % FULL_EVERY == 0 or round_no == ROUNDS))
     elapsed = time.monotonic() - started
-    # The workload reached every stage, so the kills hit every kind of command.
-    assert {"pending_payment", "in_progress", "completed"} <= set(seen), seen
+    # The workload reached every stage, so the kills hit every kind of command. Across
+    # rounds: how far one round gets depends on when the kill lands (and on load).
+    assert {"pending_payment", "in_progress", "completed"} <= seen, seen
     assert elapsed < 120, f"{ROUNDS} kill rounds took {elapsed:.0f} s"
