@@ -8,15 +8,18 @@ psycopg 3 (the 19 statements of ``../shared/bench/floor_lifecycle.py``, a
 transaction per step, no secondary indexes), with the same inputs
 (``floor_lifecycle.make_inputs``).
 
-Every process runs lifecycles for ``--seconds`` after a common start line;
-throughput = lifecycles completed by all processes / seconds. Each side gets
-its own schema (``search_path``), dropped afterwards.
+Each side runs ``--seconds`` per process count, cut into ``--rounds`` slices
+that alternate floor, microkit, floor, … (this shared machine's speed drifts
+within seconds; alternating puts the drift on both sides). In a slice every
+process runs lifecycles from a common start line; throughput = lifecycles
+completed by all processes / time, summed over the slices. Each side gets its
+own schema (``search_path``), dropped afterwards.
 
 Usage::
 
     export MICROKIT_TEST_PG="$(bash .ci/postgres.sh start)"
-    python bench/postgres.py                       # 1, 2, 4, 8 processes, 3 s each
-    python bench/postgres.py --procs 1,4 --seconds 5 --url postgresql://me@db/bench
+    python bench/postgres.py                       # 1, 2, 4, 8 processes, 3 s each side
+    python bench/postgres.py --procs 1,4 --seconds 6 --rounds 6 --url postgresql://me@db/b
 """
 
 from __future__ import annotations
@@ -211,9 +214,9 @@ def child(side: str, url: str, inputs: Inputs, offset: int, services: dict[str, 
 
 
 def measure(side: str, url: str, inputs: Inputs, services: dict[str, str], procs: int,
-            seconds: float) -> tuple[float, float]:
-    """Lifecycles per second with ``procs`` client processes, and client CPU ms per
-    lifecycle."""
+            seconds: float) -> tuple[int, float, float]:
+    """Lifecycles done by ``procs`` client processes in ``seconds``: how many, in how
+    long, and the client CPU seconds they took."""
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(procs)
     results = ctx.Queue()
@@ -229,8 +232,25 @@ def measure(side: str, url: str, inputs: Inputs, services: dict[str, str], procs
         w.join()
         if w.exitcode != 0:
             raise RuntimeError(f"{side} worker exited with {w.exitcode}")
-    done = sum(o[0] for o in outcomes)
-    return done / max(o[1] for o in outcomes), 1000 * sum(o[2] for o in outcomes) / max(done, 1)
+    return sum(o[0] for o in outcomes), max(o[1] for o in outcomes), sum(o[2] for o in outcomes)
+
+
+def alternate(urls: dict[str, str], inputs: Inputs, services: dict[str, str], procs: int,
+              seconds: float, rounds: int) -> dict[str, tuple[float, float]]:
+    """Each side's lifecycles/s and client CPU ms per lifecycle, measured in ``rounds``
+    alternating slices of ``seconds / rounds`` (floor, microkit, floor, …), so a drift in
+    this shared machine's speed falls on both sides alike."""
+    totals = {side: [0, 0.0, 0.0] for side in ("floor", "microkit")}
+    for _ in range(rounds):
+        for side, acc in totals.items():
+            done, took, cpu = measure(side, urls[side], inputs,
+                                      services if side == "microkit" else {}, procs,
+                                      seconds / rounds)
+            acc[0] += done
+            acc[1] += took
+            acc[2] += cpu
+    return {side: (done / took, 1000 * cpu / max(done, 1))
+            for side, (done, took, cpu) in totals.items()}
 
 
 def schema_url(base: str, name: str) -> str:
@@ -246,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", default=os.environ.get("MICROKIT_TEST_PG"),
                     help="server (default: $MICROKIT_TEST_PG)")
     ap.add_argument("--procs", default="1,2,4,8")
-    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    ap.add_argument("--seconds", type=float, default=3.0,
+                    help="per side and process count, in --rounds alternating slices")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--inputs", type=int, default=2000,
                     help="distinct (buyer, seller) inputs, cycled through")
     args = ap.parse_args(argv)
@@ -274,14 +296,14 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         floor_setup(urls["floor"])
         services = microkit_setup(urls["microkit"], inputs)
-        print(f"setup {time.perf_counter() - t0:.1f} s; {args.seconds:.0f} s per measurement\n")
+        print(f"setup {time.perf_counter() - t0:.1f} s; {args.seconds:.0f} s per side and"
+              f" process count, in {args.rounds} alternating slices\n")
         print(f"{'processes':>9} {'floor /s':>10} {'microkit /s':>12} {'ratio':>6}"
               f" {'floor x1':>9} {'microkit x1':>12} {'client CPU ms/lc floor, mk':>27}")
         base: dict[str, float] = {}
         for p in procs:
-            fl, fl_cpu = measure("floor", urls["floor"], inputs, {}, p, args.seconds)
-            mk_rate, mk_cpu = measure("microkit", urls["microkit"], inputs, services, p,
-                                      args.seconds)
+            got = alternate(urls, inputs, services, p, args.seconds, args.rounds)
+            (fl, fl_cpu), (mk_rate, mk_cpu) = got["floor"], got["microkit"]
             base.setdefault("floor", fl)
             base.setdefault("microkit", mk_rate)
             print(f"{p:>9} {fl:>10,.0f} {mk_rate:>12,.0f} {mk_rate / fl:>6.2f}"

@@ -9,6 +9,7 @@ few times when another command won a race, and publishes the events to
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import time
@@ -19,8 +20,17 @@ from .config import MarketConfig
 from .errors import ConcurrentUpdate, NotFound
 from .escrow import ledger
 from .events import Event
+from .money import Currency
 from .orders.process import ORDER_PROCESS
-from .storage.base import RecordKind, Storage, Tx, prefetch
+from .storage.base import (
+    KeyFrom,
+    RecordKind,
+    Storage,
+    Tx,
+    post_then,
+    prefetch,
+    quick_read,
+)
 
 if TYPE_CHECKING:
     import pluggy
@@ -64,7 +74,7 @@ class Unit:
         """Append an event, stored with the command's changes."""
         self.events.append(Event(name, subject, actor, self.now, data))
 
-    def prefetch(self, *wanted: tuple[RecordKind[Any], str]) -> None:
+    def prefetch(self, *wanted: tuple[RecordKind[Any], str | KeyFrom]) -> None:
         """Say which records the command is about to ``get`` (see :func:`prefetch`)."""
         prefetch(self.tx, *wanted)
 
@@ -78,12 +88,18 @@ class Unit:
     def post(self, txn: ledger.LedgerTransaction) -> None:
         """Post a journal transaction, keeping balances current; a same-body retry is a no-op.
 
+        The storage may send it later in the unit of work (:func:`post_then`); then
+        these errors are raised then, and the unit commits nothing either way.
+
         Raises:
             Conflict: the id was used for another body.
             InsufficientFunds: a user or escrow account would go negative.
         """
-        after = self.tx.post(txn)  # optimistic: a repeated id is rare, so look only then
-        if after is None:
+        post_then(self.tx, txn, functools.partial(self._posted, txn))
+
+    def _posted(self, txn: ledger.LedgerTransaction,
+                after: Mapping[str, tuple[int, Currency]] | None) -> None:
+        if after is None:  # optimistic: a repeated id is rare, so look only then
             existing = self.tx.ledger_transaction(txn.id)
             if existing is None:  # posted by a command that has not committed yet
                 raise ConcurrentUpdate(f"ledger transaction {txn.id!r} posted concurrently",
@@ -118,6 +134,10 @@ class Core:
         #: before they are appended, and may update records in the same transaction
         #: (seller metrics, aggregates), so they are never out of step with the facts.
         self.projectors: list[Callable[[Unit, list[Event]], None]] = []
+        #: Records that commands on a record of a table also read, keyed by one of its
+        #: fixed columns (an order's: its seller's metrics and level): :meth:`need` reads
+        #: them with it, in one statement where the storage can.
+        self.read_with: dict[str, list[tuple[RecordKind[Any], tuple[str, ...]]]] = {}
         self.market: Marketplace | None = None
 
     def run(self, command: Callable[[Unit], R], *, now: dt.datetime | None = None) -> R:
@@ -141,6 +161,15 @@ class Core:
             return result
         raise AssertionError("unreachable")
 
+    def need(self, u: Unit, kind: RecordKind[T], key: str, what: str) -> T:
+        """``u.need(kind, key, what)``, reading what :attr:`read_with` lists for ``kind``
+        along with it."""
+        related = self.read_with.get(kind.table)
+        if related:
+            u.prefetch((kind, key), *((other, KeyFrom(kind, key, columns))
+                                      for other, columns in related))
+        return u.need(kind, key, what)
+
     def get(self, kind: RecordKind[T], key: str, what: str) -> T:
         """One record by key, read outside any command, or :class:`NotFound` naming ``what``.
 
@@ -151,9 +180,11 @@ class Core:
             raise NotFound(what, key)
         return found
 
-    def query(self, reader: Callable[[Tx], R]) -> R:
-        """Run ``reader`` over a consistent read-only snapshot."""
-        with self.storage.read() as tx:
+    def query(self, reader: Callable[[Tx], R], *, snapshot: bool = True) -> R:
+        """Run ``reader`` over a consistent read-only snapshot; with ``snapshot=False``
+        its reads may each see the latest data (:func:`quick_read`: for a pre-check the
+        command repeats in its unit of work)."""
+        with self.storage.read() if snapshot else quick_read(self.storage) as tx:
             return reader(tx)
 
     def publish(self, events: list[Event]) -> None:

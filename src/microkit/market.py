@@ -22,7 +22,7 @@ from .events import Event
 from .hooks import collect_named, make_plugin_manager
 from .levels.facade import LevelsFacade
 from .levels.model import EvaluationSummary
-from .levels.projector import make_projector
+from .levels.projector import ORDER_READS, make_projector
 from .messaging.facade import MessagesFacade
 from .orders.cart import CartFacade
 from .orders.facade import OrdersFacade
@@ -34,7 +34,7 @@ from .projects.offers import OffersFacade
 from .projects.requests import RequestsFacade
 from .reviews.facade import ReviewsFacade
 from .storage.base import Storage, Timer
-from .storage.records import USERS
+from .storage.records import ORDERS, USERS
 from .users import User
 
 __all__ = ["EventsFacade", "Marketplace", "TickSummary", "UsersFacade"]
@@ -152,6 +152,7 @@ class Marketplace:
         self.reviews = ReviewsFacade(core)
         self.levels = LevelsFacade(core)
         core.projectors.append(make_projector(core))
+        core.read_with.setdefault(ORDERS.table, []).extend(ORDER_READS)
 
     @classmethod
     def open(

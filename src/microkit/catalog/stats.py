@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..errors import NotFound, ValidationError
+from ..errors import ValidationError
 from ..storage.base import Tx
 from .indexing import StatsDelta
 
@@ -26,10 +26,10 @@ def record_sale(tx: Tx, service_id: str, *, count: int = 1) -> None:
     """Count ``count`` more completed orders of a service.
 
     Raises:
-        NotFound: the service is not in the catalog.
+        NotFound: the service is not in the catalog (perhaps only when the unit of work
+            sends its held-back writes; it commits nothing then).
     """
-    if not tx.add_service_stats(service_id, StatsDelta(orders_completed=count)):
-        raise NotFound("service", service_id)
+    tx.add_service_stats(service_id, StatsDelta(orders_completed=count))
 
 
 def record_rating(tx: Tx, service_id: str, *, stars: int | Decimal, count: int = 1) -> None:
@@ -45,5 +45,4 @@ def record_rating(tx: Tx, service_id: str, *, stars: int | Decimal, count: int =
         raise ValidationError(f"stars: expected 1..5 with at most 2 decimals, got {stars!r}",
                               field="stars", value=stars)
     points = int(value * 100) * count
-    if not tx.add_service_stats(service_id, StatsDelta(rating_points=points, rating_count=count)):
-        raise NotFound("service", service_id)
+    tx.add_service_stats(service_id, StatsDelta(rating_points=points, rating_count=count))

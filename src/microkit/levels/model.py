@@ -70,7 +70,7 @@ class SellerMetrics:
 
 
 def buyer_key(seller_id: str, buyer_id: str) -> str:
-    """The key of a :class:`SellerBuyer` record."""
+    """The key of a :class:`SellerBuyer` record (``storage.base.KeyFrom``'s default join)."""
     return f"{seller_id}|{buyer_id}"
 
 

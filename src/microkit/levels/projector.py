@@ -20,6 +20,7 @@ from ..storage.records import (
     CONVERSATIONS,
     ORDERS,
     SELLER_BUYERS,
+    SELLER_LEVELS,
     SELLER_METRICS,
     USERS,
 )
@@ -153,6 +154,17 @@ def _reads(events: Iterable[Event]) -> list[tuple[RecordKind[Any], str]]:
             if e.name in ("order.completed", "order.dispute_resolved"):
                 wanted.append((SELLER_BUYERS, buyer_key(seller, e.data["buyer_id"])))
     return wanted
+
+
+#: What an order command reads through this projector (every order event: the seller's
+#: metrics, and the user for a first record; completion: the seller-buyer pair) and
+#: :func:`~.privileges.clearance_days` (on release: the seller's level), by the order's
+#: columns that make their keys: registered in ``core.read_with``, so they are read with
+#: the order.
+ORDER_READS: Final = (
+    (SELLER_METRICS, ("seller_id",)), (USERS, ("seller_id",)),
+    (SELLER_LEVELS, ("seller_id",)), (SELLER_BUYERS, ("seller_id", "buyer_id")),
+)
 
 
 def make_projector(core: Core) -> Callable[[Unit, list[Event]], None]:

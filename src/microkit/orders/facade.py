@@ -224,7 +224,7 @@ class OrdersFacade:
         core = self._core
 
         def run(u: Unit) -> Order:
-            order = u.need(ORDERS, order_id, "order")
+            order = core.need(u, ORDERS, order_id, "order")
             return apply_transition(core, u, order, command, by, params)
 
         return core.run(run)
@@ -423,7 +423,7 @@ class OrdersFacade:
         core = self._core
 
         def run(u: Unit) -> Order:
-            order = u.need(ORDERS, order_id, "order")
+            order = core.need(u, ORDERS, order_id, "order")
             role = role_of(order, by)
             if role is None:
                 raise PermissionDenied(f"{by} is neither the buyer nor the seller of order"

@@ -143,7 +143,7 @@ class PaymentsFacade:
                 orders.append(order)
             return orders, known
 
-        orders, known = core.query(check)
+        orders, known = core.query(check, snapshot=False)  # ``again`` checks in the unit
         if known is not None and known.state == "succeeded":
             return known
         # Fail before touching the card: the table must allow paying in this state.

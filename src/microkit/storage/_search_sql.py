@@ -202,18 +202,15 @@ def index_services(tx: FeatureTx, docs: Sequence[SearchDoc]) -> None:
         )
 
 
-def add_service_stats(tx: FeatureTx, service_id: str, delta: StatsDelta) -> bool:
+def add_service_stats(tx: FeatureTx, service_id: str, delta: StatsDelta) -> None:
     """See :meth:`microkit.storage.base.Tx.add_service_stats`."""
-    cur = tx.cursor
-    cur.execute(
-        tx.sql(
-            "UPDATE catalog_search SET orders_completed = orders_completed + ?,"
-            " rating_points = rating_points + ?, rating_count = rating_count + ?"
-            " WHERE service_id = ?"
-        ),
-        (delta.orders_completed, delta.rating_points, delta.rating_count, service_id),
+    tx.update_one(
+        "UPDATE catalog_search SET orders_completed = orders_completed + ?,"
+        " rating_points = rating_points + ?, rating_count = rating_count + ?"
+        " WHERE service_id = ?",
+        [delta.orders_completed, delta.rating_points, delta.rating_count, service_id],
+        ("service", service_id),
     )
-    return bool(cur.rowcount == 1)
 
 
 # -- reads --------------------------------------------------------------------

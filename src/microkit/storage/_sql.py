@@ -1,7 +1,8 @@
 """The unit of work shared by the SQL backends (SQLite and PostgreSQL).
 
 Statements are written once with ``?`` placeholders; a backend whose driver
-wants ``%s`` gives ``paramstyle="format"`` and they are rewritten once.
+wants ``%s`` gives ``paramstyle="format"``, one that takes the server's own
+``$1, $2, …`` gives ``"numeric"``, and they are rewritten once.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from typing import Any, Protocol, TypeVar, final
 
 from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta
 from ..catalog.model import ServiceStats
-from ..errors import ConcurrentUpdate, Conflict
+from ..errors import ConcurrentUpdate, Conflict, NotFound
 from ..escrow.ledger import LedgerTransaction, Posting, deltas
 from ..events import Event
 from ..money import Currency, currency
 from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
 from . import _projects_sql, _search_sql
 from ._codec import codec_for, dumps_json, iso
-from .base import RecordKind, Timer
+from .base import KeyFrom, RecordKind, Timer
 from .migrations import MIGRATIONS
 
 __all__ = ["Cursor", "DecodedRecords", "SqlTx", "apply_migrations", "epoch_us"]
@@ -73,7 +74,13 @@ class Dialect:
         """``sql`` in this engine's placeholder style (cached)."""
         out = self._cache.get(sql)
         if out is None:
-            out = sql.replace("?", "%s") if self.paramstyle == "format" else sql
+            if self.paramstyle == "format":
+                out = sql.replace("?", "%s")
+            elif self.paramstyle == "numeric":
+                first, *rest = sql.split("?")
+                out = first + "".join(f"${i}{part}" for i, part in enumerate(rest, 1))
+            else:
+                out = sql
             self._cache[sql] = out
         return out
 
@@ -142,10 +149,20 @@ _APPEND_CHUNK = 1000
 
 
 @functools.cache
-def _sql_prefetch(tables: tuple[str, ...]) -> str:
-    """One SELECT of a record from each of ``tables`` by key, each row tagged by position."""
-    return " UNION ALL ".join(
-        f"SELECT {i}, data FROM {table} WHERE key = ?" for i, table in enumerate(tables))
+def _sql_prefetch(shape: tuple[tuple[str, tuple[str, tuple[str, ...], str] | None], ...]
+                  ) -> str:
+    """One SELECT of a record from each table of ``shape`` by key, each row tagged by
+    position; ``(table, (source, columns, sep))`` takes the key from a ``source`` row
+    (:class:`KeyFrom`)."""
+    def key(via: tuple[str, tuple[str, ...], str] | None) -> str:
+        if via is None:
+            return "?"
+        source, columns, sep = via
+        joined = f" || '{sep}' || ".join(columns)  # sep: a constant of the code, not input
+        return f"(SELECT {joined} FROM {source} WHERE key = ?)"
+
+    return " UNION ALL ".join(f"SELECT {i}, data FROM {table} WHERE key = {key(via)}"
+                              for i, (table, via) in enumerate(shape))
 
 
 _STATEMENTS: dict[str, tuple[str, str, str]] = {}
@@ -235,19 +252,43 @@ class SqlTx:
     def flush(self) -> None:
         """Send the writes held back so far (the backend calls this before COMMIT too).
 
-        A few go as one statement of CTEs on a batched dialect; otherwise each run of
-        writes with one statement text goes as one ``executemany`` (a bulk import is
-        one). Either way the row counts raise what the writes would have raised.
+        A few go as one statement of CTEs on a batched dialect, with a held ledger
+        posting; otherwise each run of writes with one statement text goes as one
+        ``executemany`` (a bulk import is one). Either way the row counts raise what the
+        writes would have raised, and a held posting's check runs.
         """
         pending = self._pending
         if not pending:
             return
-        if self.dialect.batched and pending.foldable():
-            ctes, params = pending.ctes()
-            self._cur.execute(self._q(f"WITH {ctes} SELECT {pending.counts()}"), params)
-            pending.check(self._cur.fetchone()[0])
-        else:
+        if not (self.dialect.batched and pending.foldable()):
             pending.send(self._cur, self._q)
+            if not pending:
+                return
+        self._send_batched()
+
+    def _send_batched(self, tail: str = "", tail_params: Sequence[Any] = (),
+                      tail_rows: str = "") -> list[Any]:
+        """One statement: the held writes and posting as CTEs, then the CTEs ``tail``;
+        checks them all and returns the rows of ``tail_rows`` (tagged ``'e'``).
+
+        Every row is ``(tag, name, number, currency, counts)``: ``'c'`` carries the
+        held writes' row counts, ``'a'`` a posted account's balance.
+        """
+        pending = self._pending
+        writes, posting = pending.take()
+        shape = tuple(sql for sql, _, _ in writes)
+        lines = (len(posting[0].postings), len(deltas(posting[0]))) if posting else None
+        params: list[Any] = [p for _, args, _ in writes for p in args]
+        if posting is not None:
+            params += _posting_params(posting[0])
+        params += tail_params
+        self._cur.execute(self._q(_sql_batched(shape, lines, tail, tail_rows)), params)
+        rows = self._cur.fetchall()
+        check_writes(writes, next(r[4] for r in rows if r[0] == "c"))
+        if posting is not None:
+            after = {r[1]: (int(r[2]), currency(r[3])) for r in rows if r[0] == "a"}
+            posting[1](after or None)  # None: the id is in the journal already
+        return [r for r in rows if r[0] == "e"]
 
     def sql(self, text: str) -> str:
         """``text`` (written with ``?``) in this dialect's placeholder style."""
@@ -277,18 +318,33 @@ class SqlTx:
         self._seen[at] = record
         return record
 
-    def prefetch(self, wanted: Sequence[tuple[RecordKind[Any], str]]) -> None:
+    def prefetch(self, wanted: Sequence[tuple[RecordKind[Any], str | KeyFrom]]) -> None:
         """Read several records in one statement, so the ``get`` of each that follows is
-        answered from this unit of work (a client/server engine pays per statement)."""
+        answered from this unit of work (a client/server engine pays per statement).
+
+        A :class:`KeyFrom` key is looked up in the statement; the record it is read from
+        must be among ``wanted`` or read before, else that one is left to its ``get``.
+        """
         seen = self._seen
-        wanted = [(kind, key) for kind, key in wanted if (kind.table, key) not in seen]
+        wanted = [(kind, key) for kind, key in wanted
+                  if isinstance(key, KeyFrom) or (kind.table, key) not in seen]
         if len(wanted) < 2:
             return
-        sql = _sql_prefetch(tuple(kind.table for kind, _ in wanted))
-        self._cur.execute(self._q(sql), [key for _, key in wanted])
+        shape = tuple((kind.table, None) if isinstance(key, str)
+                      else (kind.table, (key.kind.table, key.columns, key.sep))
+                      for kind, key in wanted)
+        self._cur.execute(self._q(_sql_prefetch(shape)),
+                          [key if isinstance(key, str) else key.key for _, key in wanted])
         rows = dict(self._cur.fetchall())
         for i, (kind, key) in enumerate(wanted):
-            self._read(kind, key, rows.get(i))
+            if isinstance(key, str):
+                self._read(kind, key, rows.get(i))
+        for i, (kind, key) in enumerate(wanted):
+            if isinstance(key, KeyFrom):
+                source = seen.get((key.kind.table, key.key))
+                found = None if source is None else key.of(source)
+                if found is not None and (kind.table, found) not in seen:
+                    self._read(kind, found, rows.get(i))
 
     def add(self, kind: RecordKind[T], record: T) -> None:
         key = kind.key(record)
@@ -410,56 +466,28 @@ class SqlTx:
         cur.execute(q(_sql_accounts(len(moves))), params)
         return {name: (int(balance), currency(held)) for name, balance, held in cur.fetchall()}
 
-    def _post_batched(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]] | None:
-        """:meth:`post` in one statement (with the writes held back so far): nothing is
-        posted if the id exists already."""
-        accounts = sorted(deltas(txn).items())  # one global lock order: no deadlocks
-        lines = ", ".join(["(?::text, ?::int, ?::bigint)"] * len(txn.postings))
-        moves = ", ".join(["(?::text, ?::bigint)"] * len(accounts))
-        held, params = self._held()
-        sql = (
-            f"{held}t AS (INSERT INTO ledger_transactions (id, kind, currency, at, body,"
-            " postings) VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id),"
-            " p AS (INSERT INTO postings (account, txn_id, line, amount, at)"
-            f" SELECT v.a, t.id, v.l, v.n, ? FROM t, (VALUES {lines}) AS v(a, l, n)),"
-            " a AS (INSERT INTO accounts (name, currency, balance)"
-            f" SELECT v.a, ?, v.n FROM t, (VALUES {moves}) AS v(a, n) ORDER BY v.a"
-            " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
-            " RETURNING name, balance, currency)"
-            " SELECT name, balance, currency, NULL::bigint[] FROM a"
-            f" UNION ALL SELECT NULL, NULL, NULL, {self._counts()}"
-        )
-        at = iso(txn.at)
-        body = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
-        # Placeholders in text order: the transaction, ``at``, the lines, the currency, moves.
-        params += (txn.id, txn.kind, txn.currency.code, at, txn.body, body, at)
-        for i, p in enumerate(txn.postings):
-            params += (p.account, i, p.amount)
-        params.append(txn.currency.code)
-        for account, delta in accounts:
-            params += (account, delta)
-        self._cur.execute(self._q(sql), params)
-        rows = self._cur.fetchall()
-        self._check_held(next(r[3] for r in rows if r[0] is None))
-        after = {name: (int(balance), currency(cur))
-                 for name, balance, cur, _ in rows if name is not None}
-        return after or None  # None: the id is in the journal already, nothing posted
-
-    def _held(self) -> tuple[str, list[Any]]:
-        """``WITH`` and the held-back writes as its first CTEs, and their parameters."""
-        if self._pending and not self._pending.foldable():
+    def post_then(
+        self, txn: LedgerTransaction,
+        then: Callable[[dict[str, tuple[int, Currency]] | None], None],
+    ) -> None:
+        """:meth:`post`, perhaps later: on a batched dialect the posting is held back and
+        rides along with the next statement (at the latest before COMMIT), and ``then``
+        gets what :meth:`post` would have returned once it is sent. One posting is held
+        at a time: two in one statement would see the same balances."""
+        if not self.dialect.batched:
+            then(self.post(txn))
+            return
+        pending = self._pending
+        if pending.posting is not None or not pending.foldable():
             self.flush()
-        if not self._pending:
-            return "WITH ", []
-        ctes, params = self._pending.ctes()
-        return f"WITH {ctes}, ", params
+        pending.posting = (txn, then)
 
-    def _counts(self) -> str:
-        return self._pending.counts() if self._pending else "ARRAY[]::bigint[]"
-
-    def _check_held(self, counts: Sequence[int] | None) -> None:
-        if self._pending:
-            self._pending.check(counts or ())
+    def _post_batched(self, txn: LedgerTransaction) -> dict[str, tuple[int, Currency]] | None:
+        """:meth:`post` in one statement, with the writes held back so far."""
+        box: list[dict[str, tuple[int, Currency]] | None] = []
+        self.post_then(txn, box.append)
+        self.flush()
+        return box[0]
 
     def journal(self) -> Iterator[tuple[str, str, int]]:
         self.flush()
@@ -478,6 +506,19 @@ class SqlTx:
         params = [epoch_us(timer.due_at), timer.id, timer.subject, timer.name,
                   iso(timer.due_at), timer.version]
         self._pending.add(_SQL_TIMER, params)
+
+    def update_one(self, sql: str, params: list[Any], missing: tuple[str, str]) -> None:
+        """Hold back an UPDATE (written with ``?``) that must change exactly one row; if it
+        changes none, :class:`NotFound` ``(*missing)`` is raised when it is sent.
+
+        ``params`` end with the row's key. A second update of a row still held goes in
+        another statement: two updates of one row in one statement lose one.
+        """
+        row = (sql, params[-1])
+        if row in self._pending.rows:
+            self.flush()
+        self._pending.rows.add(row)
+        self._pending.add(sql, params, ("one", *missing, None, ""))
 
     def due_timers(self, now: dt.datetime, limit: int) -> list[Timer]:
         self.flush()
@@ -546,25 +587,14 @@ class SqlTx:
         return stored
 
     def _append_chunk(self, events: Sequence[Event]) -> list[Event]:
-        rows = ", ".join(["(?::int, ?::text, ?::text, ?::text, ?::text, ?::text)"] * len(events))
         lock = self.dialect.append_lock
-        held, params = self._held()
-        sql = (
-            held
-            + (f"l AS ({lock}), " if lock else "")
-            + "e AS (INSERT INTO events (name, subject, actor, at, data)"
-            " SELECT v.name, v.subject, v.actor, v.at, v.data"
-            f" FROM {'l, ' if lock else ''}(VALUES {rows})"
-            " AS v(i, name, subject, actor, at, data) ORDER BY v.i RETURNING seq)"
-            f" SELECT seq, NULL::bigint[] FROM e UNION ALL SELECT NULL, {self._counts()}"
-        )
+        params: list[Any] = []
         for i, e in enumerate(events):
             params += (i, e.name, e.subject, e.actor, iso(e.at), dumps_json(e.data))
-        self._cur.execute(self._q(sql), params)
-        found = self._cur.fetchall()
-        self._check_held(next(r[1] for r in found if r[0] is None))
+        found = self._send_batched(_sql_append_ctes(len(events), lock), params,
+                                   "SELECT 'e', NULL, seq, NULL, NULL FROM e")
         # Rows are inserted (and numbered) in VALUES order.
-        seqs = sorted(int(r[0]) for r in found if r[0] is not None)
+        seqs = sorted(int(r[2]) for r in found)
         return [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
                 for e, seq in zip(events, seqs, strict=True)]
 
@@ -595,8 +625,8 @@ class SqlTx:
     def seller_stats(self, seller_id: str) -> ServiceStats:
         return _search_sql.seller_stats(self, seller_id)
 
-    def add_service_stats(self, service_id: str, delta: StatsDelta) -> bool:
-        return _search_sql.add_service_stats(self, service_id, delta)
+    def add_service_stats(self, service_id: str, delta: StatsDelta) -> None:
+        _search_sql.add_service_stats(self, service_id, delta)
 
     # -- project browsing (storage/_projects_sql.py) ------------------------------
 
@@ -612,8 +642,81 @@ class SqlTx:
 _FOLD_MAX = 32
 
 #: (kind of check, table, key, detail, stored text): "add" (detail: the key was read
-#: as missing in this unit) or "cas" (detail: the version the row must still have).
+#: as missing in this unit), "cas" (detail: the version the row must still have) or
+#: "one" (an update of one row; table and key: what :class:`NotFound` names).
 _Check = tuple[str, str, str, Any, str]
+#: A held write: statement, parameters, check (None: nothing to check, a timer).
+_Write = tuple[str, list[Any], _Check | None]
+#: A held ledger posting and what to call with the balances it left (None: not posted).
+_Posting = tuple[LedgerTransaction, Callable[[dict[str, tuple[int, Currency]] | None], None]]
+
+
+def check_writes(writes: Sequence[_Write], counts: Sequence[int]) -> None:
+    """Raise for the first write whose row count (from :func:`_sql_batched`) says it failed."""
+    for (_, _, check), n in zip(writes, counts, strict=True):
+        if check is not None and n != 1:
+            raise _failure(check)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sql_batched(writes: tuple[str, ...], posting: tuple[int, int] | None, tail: str,
+                 tail_rows: str) -> str:
+    """The statement :meth:`SqlTx._send_batched` sends (built once per shape).
+
+    ``writes``: the held writes' statements, each a CTE ``w{i}``; ``posting``: the held
+    posting's number of lines and of accounts (CTEs ``t``, ``p``, ``a``); then ``tail``'s
+    CTEs. Placeholders in that order: each write's, the posting's (see
+    :func:`_posting_params`), the tail's.
+    """
+    ctes = [f"w{i} AS ({sql} RETURNING 1)" for i, sql in enumerate(writes)]
+    counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(writes)))
+    rows = [f"SELECT 'c', NULL, NULL::bigint, NULL, ARRAY[{counts}]::bigint[]"]
+    if posting is not None:
+        lines = ", ".join(["(?::text, ?::int, ?::bigint)"] * posting[0])
+        moves = ", ".join(["(?::text, ?::bigint)"] * posting[1])
+        ctes.append(
+            "t AS (INSERT INTO ledger_transactions (id, kind, currency, at, body, postings)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id),"
+            " p AS (INSERT INTO postings (account, txn_id, line, amount, at)"
+            f" SELECT v.a, t.id, v.l, v.n, ? FROM t, (VALUES {lines}) AS v(a, l, n)),"
+            " a AS (INSERT INTO accounts (name, currency, balance)"
+            f" SELECT v.a, ?, v.n FROM t, (VALUES {moves}) AS v(a, n) ORDER BY v.a"
+            " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
+            " RETURNING name, balance, currency)"
+        )
+        rows.append("SELECT 'a', name, balance, currency, NULL FROM a")
+    if tail:
+        ctes.append(tail)
+    if tail_rows:
+        rows.append(tail_rows)
+    return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(rows)
+
+
+def _posting_params(txn: LedgerTransaction) -> list[Any]:
+    """The parameters of a posting's CTEs in :func:`_sql_batched`, in placeholder order:
+    the transaction, ``at``, the lines, the currency, the moves."""
+    at = iso(txn.at)
+    body = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
+    params: list[Any] = [txn.id, txn.kind, txn.currency.code, at, txn.body, body, at]
+    for i, p in enumerate(txn.postings):
+        params += (p.account, i, p.amount)
+    params.append(txn.currency.code)
+    for account, delta in sorted(deltas(txn).items()):  # one global lock order: no deadlocks
+        params += (account, delta)
+    return params
+
+
+@functools.cache
+def _sql_append_ctes(n: int, lock: str | None) -> str:
+    """CTEs appending ``n`` events (``e``, returning their numbers), after ``lock``."""
+    rows = ", ".join(["(?::int, ?::text, ?::text, ?::text, ?::text, ?::text)"] * n)
+    return (
+        (f"l AS ({lock}), " if lock else "")
+        + "e AS (INSERT INTO events (name, subject, actor, at, data)"
+        " SELECT v.name, v.subject, v.actor, v.at, v.data"
+        f" FROM {'l, ' if lock else ''}(VALUES {rows})"
+        " AS v(i, name, subject, actor, at, data) ORDER BY v.i RETURNING seq)"
+    )
 
 
 class _Pending:
@@ -625,23 +728,28 @@ class _Pending:
     as it would have been at once.
     """
 
-    __slots__ = ("_by_key", "_writes")
+    __slots__ = ("_by_key", "_writes", "posting", "rows")
 
     def __init__(self) -> None:
         #: (statement, parameters, check or None), in the order they were made.
-        self._writes: list[tuple[str, list[Any], _Check | None]] = []
+        self._writes: list[_Write] = []
         #: (table, key) → index in ``_writes`` of its record write.
         self._by_key: dict[tuple[str, str], int] = {}
+        #: A ledger posting held back (batched dialects) and what to call with its result.
+        self.posting: _Posting | None = None
+        #: (statement, key) of each ``update_one`` held.
+        self.rows: set[tuple[str, Any]] = set()
 
     def __bool__(self) -> bool:
-        return bool(self._writes)
+        return bool(self._writes) or self.posting is not None
 
     def foldable(self) -> bool:
         """Few enough to send as CTEs of one statement."""
         return len(self._writes) <= _FOLD_MAX
 
-    def add(self, sql: str, params: list[Any]) -> None:
-        self._writes.append((sql, params, None))
+    def add(self, sql: str, params: list[Any], check: _Check | None = None) -> None:
+        """A write that is not a record's: a timer (nothing to check), an ``update_one``."""
+        self._writes.append((sql, params, check))
 
     def added(self, at: tuple[str, str]) -> bool:
         i = self._by_key.get(at)
@@ -674,38 +782,19 @@ class _Pending:
         self._by_key[at] = len(self._writes)
         self._writes.append((sql, params, ("cas", at[0], at[1], params[-1], params[-3])))
 
-    def _take(self) -> list[tuple[str, list[Any], _Check | None]]:
-        writes = self._writes
-        self._writes, self._by_key = [], {}
-        return writes
-
-    # -- as CTEs of one statement (batched dialects) -----------------------------
-
-    def ctes(self) -> tuple[str, list[Any]]:
-        """``w0 AS (…), w1 AS (…)`` and their parameters, in order."""
-        parts, params = [], []
-        for i, (sql, args, _) in enumerate(self._writes):
-            parts.append(f"w{i} AS ({sql} RETURNING 1)")
-            params += args
-        return ", ".join(parts), params
-
-    def counts(self) -> str:
-        """An array expression: rows written by each CTE of :meth:`ctes`."""
-        return "ARRAY[" + ", ".join(
-            f"(SELECT count(*) FROM w{i})" for i in range(len(self._writes))) + "]"
-
-    def check(self, counts: Sequence[int]) -> None:
-        """Raise for the first write whose count says it failed; then forget them all."""
-        for (_, _, check), n in zip(self._take(), counts, strict=True):
-            if check is not None and n != 1:
-                raise _failure(check)
+    def take(self) -> tuple[list[_Write], _Posting | None]:
+        """The held writes and posting, forgotten here: the caller sends them."""
+        writes, posting = self._writes, self.posting
+        self._writes, self._by_key, self.posting, self.rows = [], {}, None, set()
+        return writes, posting
 
     # -- as executemany runs ------------------------------------------------------
 
     def send(self, cur: Cursor, q: Callable[[str], str]) -> None:
         """Each run of writes with one statement as one ``executemany``; a run that wrote
         fewer rows than it checks is searched for the write that failed."""
-        writes = self._take()
+        writes = self._writes
+        self._writes, self._by_key, self.rows = [], {}, set()
         start = 0
         while start < len(writes):
             sql = writes[start][0]
@@ -713,6 +802,14 @@ class _Pending:
             while end < len(writes) and writes[end][0] == sql:
                 end += 1
             run = writes[start:end]
+            start = end
+            first = run[0][2]
+            if first is not None and first[0] == "one":  # one by one: to name a missing row
+                for _, params, check in run:
+                    cur.execute(q(sql), params)
+                    if cur.rowcount != 1:
+                        raise _failure(first if check is None else check)
+                continue
             cur.executemany(q(sql), [params for _, params, _ in run])
             checks = [check for _, _, check in run if check is not None]
             if checks and cur.rowcount != len(checks):
@@ -725,11 +822,12 @@ class _Pending:
                 # changed and changed back meanwhile. Run the command again.
                 raise ConcurrentUpdate(f"{sql.split()[2]}: a row changed concurrently",
                                        key=str(checks[0][2]))
-            start = end
 
 
 def _failure(check: _Check) -> Exception:
     what, table, key, detail, _ = check
+    if what == "one":
+        return NotFound(table, key)
     if what == "cas":
         return ConcurrentUpdate(
             f"{table} {key!r} changed concurrently (expected version {detail})", key=key)

@@ -16,7 +16,9 @@ from ..events import Event
 from ..money import Currency
 from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
 
-__all__ = ["RecordKind", "Storage", "Timer", "Tx"]
+__all__ = [
+    "KeyFrom", "RecordKind", "Storage", "Timer", "Tx", "post_then", "prefetch", "quick_read",
+]
 
 T = TypeVar("T")
 
@@ -188,8 +190,15 @@ class Tx(Protocol):
         """Aggregates over all of a seller's services (zeros when there are none)."""
         ...
 
-    def add_service_stats(self, service_id: str, delta: StatsDelta) -> bool:
-        """Add ``delta`` to a service's aggregates by increments; False if it is not indexed."""
+    def add_service_stats(self, service_id: str, delta: StatsDelta) -> None:
+        """Add ``delta`` to a service's aggregates by increments.
+
+        Raises :class:`~microkit.errors.NotFound` ``("service", id)`` if it is not
+        indexed; a storage that holds writes back may raise it later in the unit.
+
+        .. versionchanged:: 0.2
+           Raises instead of returning False, so the update can be held back.
+        """
         ...
 
     # -- project browsing (see microkit.projects.search for the order rules) --
@@ -243,14 +252,78 @@ def describe(kind: RecordKind[Any]) -> str:
     return f"{kind.table}({', '.join(kind.index)})"
 
 
-def prefetch(tx: Tx, *wanted: tuple[RecordKind[Any], str]) -> None:
+@attrs.frozen
+class KeyFrom:
+    """A key to prefetch that comes from another record: "the seller of this order".
+
+    The key is the record ``(kind, key)``'s ``columns``, joined by ``sep``. They must
+    be among ``kind.fixed``: set on insert, never changed, so the stored row and any
+    newer version of the record agree on them.
+
+    .. versionadded:: 0.2
+    """
+
+    kind: RecordKind[Any]
+    key: str
+    columns: tuple[str, ...]
+    sep: str = "|"
+
+    def __attrs_post_init__(self) -> None:
+        loose = [c for c in self.columns if c not in self.kind.fixed]
+        if loose or not self.columns:
+            raise ValueError(f"{self.kind.table}: {loose or 'no columns'} not fixed columns")
+        if "'" in self.sep or "\\" in self.sep:  # it is written into SQL as a literal
+            raise ValueError(f"sep: no quote or backslash, got {self.sep!r}")
+
+    def of(self, record: Any) -> str | None:
+        """The key, read from the record ``(kind, key)``; None where a column is None."""
+        values = [self.kind.index[c](record) for c in self.columns]
+        if any(v is None for v in values):
+            return None
+        return self.sep.join(str(v) for v in values)
+
+
+def prefetch(tx: Tx, *wanted: tuple[RecordKind[Any], str | KeyFrom]) -> None:
     """Say which records a unit of work is about to ``get``.
 
     A storage whose unit of work has the optional method ``prefetch(wanted)`` reads
     them in one statement and answers the ``get`` calls that follow from memory (a
     client/server engine pays a round trip per statement); for any other it does
-    nothing. Reading is the same either way.
+    nothing. Reading is the same either way. A key may be a :class:`KeyFrom`: the
+    storage then looks it up in the same statement.
     """
     fetch = getattr(tx, "prefetch", None)
     if fetch is not None:
         fetch(wanted)
+
+
+def quick_read(storage: Storage) -> AbstractContextManager[Tx]:
+    """A read-only unit of work whose statements need not share one snapshot.
+
+    For a pre-check that a command repeats inside its own unit of work (``pay``
+    checks its orders before it charges a card). A storage with the optional
+    method ``quick_read()`` may run it without a transaction (a client/server
+    engine pays a round trip each for ``BEGIN`` and ``COMMIT``); for any other
+    this is ``storage.read()``.
+    """
+    quick = getattr(storage, "quick_read", None)
+    found: AbstractContextManager[Tx] = storage.read() if quick is None else quick()
+    return found
+
+
+def post_then(
+    tx: Tx, txn: LedgerTransaction,
+    then: Callable[[dict[str, tuple[int, Currency]] | None], None],
+) -> None:
+    """:meth:`Tx.post` ``txn`` and call ``then`` with what it returns, perhaps later.
+
+    A storage whose unit of work has the optional method ``post_then(txn, then)`` may
+    hold the posting back and send it with its next statement, at the latest before the
+    unit commits; ``then`` runs then, and what it raises rolls the unit back as it would
+    have at once. For any other storage this is ``then(tx.post(txn))``.
+    """
+    later = getattr(tx, "post_then", None)
+    if later is not None:
+        later(txn, then)
+    else:
+        then(tx.post(txn))

@@ -13,7 +13,7 @@ import attrs
 
 from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta
 from ..catalog.model import ServiceStats
-from ..errors import ConcurrentUpdate, Conflict
+from ..errors import ConcurrentUpdate, Conflict, NotFound
 from ..escrow.ledger import LedgerTransaction, deltas
 from ..events import Event
 from ..money import Currency
@@ -196,8 +196,9 @@ class _MemoryTx:
     def seller_stats(self, seller_id: str) -> ServiceStats:
         return self._s.search.seller_stats(seller_id)
 
-    def add_service_stats(self, service_id: str, delta: StatsDelta) -> bool:
-        return self._s.search.add_stats(service_id, delta, self._undo.append)
+    def add_service_stats(self, service_id: str, delta: StatsDelta) -> None:
+        if not self._s.search.add_stats(service_id, delta, self._undo.append):
+            raise NotFound("service", service_id)
 
     # -- project browsing (storage/_projects_memory.py) ---------------------------
 

@@ -43,8 +43,9 @@ from ..errors import ConcurrentUpdate, Conflict
 from ..escrow.ledger import LedgerTransaction, Posting, verify
 from ..events import Event
 from ..money import Money, currency
-from ..storage.base import Storage, Timer, prefetch
-from ..storage.records import CATEGORIES, SERVICES
+from ..storage.base import KeyFrom, Storage, Timer, post_then, prefetch
+from ..storage.records import CATEGORIES, SERVICES, USERS
+from ..users import User
 
 __all__ = ["StorageConformance", "StorageFactory"]
 
@@ -277,6 +278,27 @@ class StorageConformance:
         with storage.read() as tx:
             assert tx.get(SERVICES, "nope") == service("nope")
 
+    def test_prefetch_follows_a_fixed_column_to_another_record(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            tx.add(SERVICES, service("sv1", seller="s1"))
+            tx.add(SERVICES, service("sv2", seller="s2"))
+            tx.add(USERS, User("s1", "سارة", T0))
+            tx.add(USERS, User("s1+s1", "مكرر", T0))
+        with storage.write() as tx:
+            prefetch(tx, (SERVICES, "sv1"), (USERS, KeyFrom(SERVICES, "sv1", ("seller_id",))),
+                     (SERVICES, "sv2"), (USERS, KeyFrom(SERVICES, "sv2", ("seller_id",))),
+                     (USERS, KeyFrom(SERVICES, "nope", ("seller_id",))),
+                     (USERS, KeyFrom(SERVICES, "sv1", ("seller_id", "seller_id"), sep="+")))
+            assert tx.get(USERS, "s1") == User("s1", "سارة", T0)
+            assert tx.get(USERS, "s1+s1") == User("s1+s1", "مكرر", T0)
+            assert tx.get(USERS, "s2") is None
+            tx.add(USERS, User("s2", "سعيد", T0))  # read as missing, then added: fine
+            assert tx.get(SERVICES, "nope") is None
+        with storage.read() as tx:
+            assert tx.get(USERS, "s2") == User("s2", "سعيد", T0)
+        with pytest.raises(ValueError, match="not fixed columns"):
+            KeyFrom(SERVICES, "sv1", ("state",))
+
     def test_save_moves_the_index_columns(self, storage: Storage) -> None:
         with storage.write() as tx:
             tx.add(SERVICES, service("sv1", state="pending"))
@@ -430,6 +452,33 @@ class StorageConformance:
         with storage.read() as tx:
             assert tx.all_balances() == {
                 "user:a:available": 501, "user:b:available": 200, "gateway:world": -701}
+
+    def test_post_then_reports_what_post_returns_before_the_unit_ends(
+        self, storage: Storage
+    ) -> None:
+        seen: list[Any] = []
+        with storage.write() as tx:
+            post_then(tx, txn("t1", ("user:a:available", 700)), seen.append)
+            post_then(tx, txn("t2", ("user:a:available", -200)), seen.append)
+            post_then(tx, txn("t1", ("user:a:available", 700)), seen.append)
+        assert seen == [
+            {"user:a:available": (700, USD), "gateway:world": (-700, USD)},
+            {"user:a:available": (500, USD), "gateway:world": (-500, USD)},
+            None,
+        ]
+
+    def test_what_post_then_raises_rolls_the_unit_back(self, storage: Storage) -> None:
+        def refuse(after: Any) -> None:
+            raise Boom(after)
+
+        with pytest.raises(Boom), storage.write() as tx:
+            tx.add(SERVICES, service("sv1"))
+            post_then(tx, txn("t1", ("user:a:available", -5)), refuse)
+            tx.add(SERVICES, service("sv2"))
+        with storage.read() as tx:
+            assert tx.get(SERVICES, "sv1") is None and tx.get(SERVICES, "sv2") is None
+            assert tx.ledger_transaction("t1") is None
+            assert tx.all_balances() == {}
 
     def test_storage_reports_negative_balances_and_the_caller_decides(
         self, storage: Storage
