@@ -27,6 +27,7 @@ from .storage.base import (
     RecordKind,
     Storage,
     Tx,
+    append_then,
     post_then,
     prefetch,
     quick_read,
@@ -143,6 +144,7 @@ class Core:
     def run(self, command: Callable[[Unit], R], *, now: dt.datetime | None = None) -> R:
         """Run ``command`` as one unit of work; retried when a concurrent change wins."""
         for attempt in range(1, ATTEMPTS + 1):
+            stored: list[Event] = []
             try:
                 with self.storage.write() as tx:
                     unit = Unit(tx, now or self.clock.now())
@@ -150,9 +152,8 @@ class Core:
                     if unit.events:
                         for project in self.projectors:
                             project(unit, unit.events)
-                        stored = tx.append(unit.events)
-                    else:
-                        stored = []
+                        # Numbered once sent: at the latest with the unit's last statement.
+                        append_then(tx, unit.events, stored.extend)
             except ConcurrentUpdate:
                 if attempt == ATTEMPTS:
                     raise

@@ -221,7 +221,8 @@ class DecodedRecords:
 class SqlTx:
     """A unit of work over one open SQL transaction (the backend begins and ends it)."""
 
-    __slots__ = ("_absent", "_cur", "_decoded", "_pending", "_q", "_seen", "dialect")
+    __slots__ = ("_absent", "_cur", "_decoded", "_pending", "_q", "_seen", "before_write",
+                 "dialect")
 
     def __init__(self, cur: Cursor, dialect: Dialect,
                  decoded: DecodedRecords | None = None) -> None:
@@ -242,53 +243,98 @@ class SqlTx:
         #: batched dialect a few ride along with the next ledger posting or event append.
         #: Nothing reads them back by key meanwhile: ``get`` answers from ``_seen``.
         self._pending = _Pending()
+        #: Called before any statement that writes (or whose raw SQL may): a backend
+        #: that reads outside a transaction until then begins one here.
+        self.before_write: Callable[[], None] | None = None
 
     @property
     def cursor(self) -> Cursor:
         """The open cursor, for feature modules with their own SQL (search, aggregates)."""
         self.flush()
+        self._writing()
         return self._cur
+
+    def _writing(self) -> None:
+        if self.before_write is not None:
+            self.before_write()
+
+    def held_alone(self) -> bool:
+        """Whether what is held back goes as one statement whose checks all run in the
+        server (no posting: its balances are checked here), so that statement may
+        commit by itself (see :meth:`finish`)."""
+        pending = self._pending
+        return (self.dialect.batched and pending.foldable() and pending.posting is None
+                and (pending.appending is None or len(pending.appending[0]) <= _APPEND_CHUNK))
+
+    def finish(self) -> None:
+        """Send what is held back as the unit's one and last statement, without
+        ``before_write``: only when :meth:`held_alone`."""
+        if self._pending:
+            self._send_batched(alone=True)
 
     def flush(self) -> None:
         """Send the writes held back so far (the backend calls this before COMMIT too).
 
         A few go as one statement of CTEs on a batched dialect, with a held ledger
-        posting; otherwise each run of writes with one statement text goes as one
-        ``executemany`` (a bulk import is one). Either way the row counts raise what the
-        writes would have raised, and a held posting's check runs.
+        posting and append; otherwise each run of writes with one statement text goes
+        as one ``executemany`` (a bulk import is one). Either way what a write must
+        change is checked, and a held posting's check runs.
         """
         pending = self._pending
         if not pending:
             return
         if not (self.dialect.batched and pending.foldable()):
+            self._writing()
             pending.send(self._cur, self._q)
             if not pending:
                 return
         self._send_batched()
 
-    def _send_batched(self, tail: str = "", tail_params: Sequence[Any] = (),
-                      tail_rows: str = "") -> list[Any]:
-        """One statement: the held writes and posting as CTEs, then the CTEs ``tail``;
-        checks them all and returns the rows of ``tail_rows`` (tagged ``'e'``).
+    def _send_batched(self, alone: bool = False) -> None:
+        """The held writes, posting and append as CTEs of one statement (a bulk append:
+        one per thousand events, the first carrying the rest).
 
-        Every row is ``(tag, name, number, currency, counts)``: ``'c'`` carries the
-        held writes' row counts, ``'a'`` a posted account's balance.
+        Each write that must change one row is checked in the statement: if one did
+        not, ``microkit_fail`` aborts it (nothing it did stays) naming the write, and
+        its error is raised here. Rows are ``(tag, name, number, currency, -)``: ``'a'``
+        a posted account's balance, ``'e'`` an appended event's number.
         """
-        pending = self._pending
-        writes, posting = pending.take()
-        shape = tuple(sql for sql, _, _ in writes)
-        lines = (len(posting[0].postings), len(deltas(posting[0]))) if posting else None
+        if not alone:
+            self._writing()
+        writes, posting, appending = self._pending.take()
         params: list[Any] = [p for _, args, _ in writes for p in args]
         if posting is not None:
             params += _posting_params(posting[0])
-        params += tail_params
-        self._cur.execute(self._q(_sql_batched(shape, lines, tail, tail_rows)), params)
-        rows = self._cur.fetchall()
-        check_writes(writes, next(r[4] for r in rows if r[0] == "c"))
-        if posting is not None:
-            after = {r[1]: (int(r[2]), currency(r[3])) for r in rows if r[0] == "a"}
-            posting[1](after or None)  # None: the id is in the journal already
-        return [r for r in rows if r[0] == "e"]
+        events: Sequence[Event] = () if appending is None else appending[0]
+        stored: list[Event] = []
+        for start in range(0, max(len(events), 1), _APPEND_CHUNK):
+            part = events[start:start + _APPEND_CHUNK]
+            for i, e in enumerate(part):
+                params += (i, e.name, e.subject, e.actor, iso(e.at), dumps_json(e.data))
+            sql = _sql_batched(
+                tuple(sql for sql, _, _ in writes), tuple(c is not None for _, _, c in writes),
+                None if posting is None else _posting_shape(posting[0]), len(part),
+                self.dialect.append_lock)
+            try:
+                self._cur.execute(self._q(sql), params)
+            except Exception as exc:
+                failed = _failed_write(exc)
+                if failed is None:
+                    raise
+                check = writes[failed][2]
+                assert check is not None
+                raise _failure(check) from None
+            rows = self._cur.fetchall()
+            if posting is not None:
+                after = {r[1]: (int(r[2]), currency(r[3])) for r in rows if r[0] == "a"}
+                posting[1](after or None)  # None: the id is in the journal already
+            # Rows are inserted (and numbered) in VALUES order.
+            seqs = sorted(int(r[2]) for r in rows if r[0] == "e")
+            stored += [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
+                       for e, seq in zip(part, seqs, strict=True)]
+            writes, posting, params = [], None, []
+        if appending is not None:
+            appending[1](stored)
 
     def sql(self, text: str) -> str:
         """``text`` (written with ``?``) in this dialect's placeholder style."""
@@ -536,6 +582,7 @@ class SqlTx:
 
     def delete_timer(self, timer: Timer) -> bool:
         self.flush()
+        self._writing()
         self._cur.execute(
             self._q("DELETE FROM timers WHERE due_us = ? AND id = ?"),
             (epoch_us(timer.due_at), timer.id),
@@ -545,8 +592,11 @@ class SqlTx:
     # -- events --------------------------------------------------------------
 
     def append(self, events: Sequence[Event]) -> list[Event]:
-        if self.dialect.batched and events:
-            return self._append_batched(events)
+        if self.dialect.batched:
+            stored: list[Event] = []
+            self.append_then(events, stored.extend)
+            self.flush()
+            return stored
         if not events:
             return []
         cur = self._cur
@@ -563,6 +613,21 @@ class SqlTx:
         return [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
                 for e, seq in zip(events, seqs, strict=True)]
 
+    def append_then(self, events: Sequence[Event], then: Callable[[list[Event]], None]) -> None:
+        """:meth:`append`, perhaps later: on a batched dialect the events are held back
+        and ride along with the next statement (at the latest the unit's last), and
+        ``then`` gets them numbered once they are sent."""
+        if not self.dialect.batched:
+            then(self.append(events))
+            return
+        if not events:
+            then([])
+            return
+        pending = self._pending
+        if pending.appending is not None:
+            self.flush()
+        pending.appending = (list(events), then)
+
     def _append_many_sqlite(self, events: Sequence[Event]) -> list[Event]:
         """Many events in two statements. SQLite numbers a new rowid max + 1, and a
         write unit of work holds the database's write lock, so the numbers are known."""
@@ -577,26 +642,6 @@ class SqlTx:
         )
         return [Event(e.name, e.subject, e.actor, e.at, e.data, last + i)
                 for i, e in enumerate(events, 1)]
-
-    def _append_batched(self, events: Sequence[Event]) -> list[Event]:
-        """:meth:`append` in one statement per thousand events (the first carries the
-        writes held back so far), each taking ``append_lock`` first if there is one."""
-        stored: list[Event] = []
-        for start in range(0, len(events), _APPEND_CHUNK):
-            stored += self._append_chunk(events[start:start + _APPEND_CHUNK])
-        return stored
-
-    def _append_chunk(self, events: Sequence[Event]) -> list[Event]:
-        lock = self.dialect.append_lock
-        params: list[Any] = []
-        for i, e in enumerate(events):
-            params += (i, e.name, e.subject, e.actor, iso(e.at), dumps_json(e.data))
-        found = self._send_batched(_sql_append_ctes(len(events), lock), params,
-                                   "SELECT 'e', NULL, seq, NULL, NULL FROM e")
-        # Rows are inserted (and numbered) in VALUES order.
-        seqs = sorted(int(r[2]) for r in found)
-        return [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
-                for e, seq in zip(events, seqs, strict=True)]
 
     def events(self, after: int, limit: int, subject: str | None = None) -> list[Event]:
         self.flush()
@@ -649,28 +694,45 @@ _Check = tuple[str, str, str, Any, str]
 _Write = tuple[str, list[Any], _Check | None]
 #: A held ledger posting and what to call with the balances it left (None: not posted).
 _Posting = tuple[LedgerTransaction, Callable[[dict[str, tuple[int, Currency]] | None], None]]
+#: Held events and what to call with them once numbered.
+_Appending = tuple[list[Event], Callable[[list[Event]], None]]
 
 
-def check_writes(writes: Sequence[_Write], counts: Sequence[int]) -> None:
-    """Raise for the first write whose row count (from :func:`_sql_batched`) says it failed."""
-    for (_, _, check), n in zip(writes, counts, strict=True):
-        if check is not None and n != 1:
-            raise _failure(check)
+#: The SQLSTATE ``microkit_fail`` raises (migration 8): a held-back write failed its check.
+_WRITE_FAILED = "MK001"
+
+
+def _failed_write(exc: BaseException) -> int | None:
+    """The index of the held-back write a ``microkit_fail`` error names, else None."""
+    if getattr(exc, "sqlstate", None) != _WRITE_FAILED:
+        return None
+    detail = getattr(getattr(exc, "diag", None), "message_detail", None)
+    return int(detail) if detail is not None else None
 
 
 @functools.lru_cache(maxsize=1024)
-def _sql_batched(writes: tuple[str, ...], posting: tuple[int, int] | None, tail: str,
-                 tail_rows: str) -> str:
+def _sql_batched(writes: tuple[str, ...], checked: tuple[bool, ...],
+                 posting: tuple[int, int] | None, events: int, lock: str | None) -> str:
     """The statement :meth:`SqlTx._send_batched` sends (built once per shape).
 
-    ``writes``: the held writes' statements, each a CTE ``w{i}``; ``posting``: the held
-    posting's number of lines and of accounts (CTEs ``t``, ``p``, ``a``); then ``tail``'s
-    CTEs. Placeholders in that order: each write's, the posting's (see
-    :func:`_posting_params`), the tail's.
+    ``writes``: the held writes' statements, each a CTE ``w{i}`` (``checked``: it must
+    change one row); ``posting``: the held posting's number of lines and of accounts
+    (CTEs ``t``, ``p``, ``a``); ``events``: how many to append (``e``, after ``lock``).
+    Placeholders in that order: each write's, the posting's (see :func:`_posting_params`),
+    the events'.
     """
     ctes = [f"w{i} AS ({sql} RETURNING 1)" for i, sql in enumerate(writes)]
-    counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(writes)))
-    rows = [f"SELECT 'c', NULL, NULL::bigint, NULL, ARRAY[{counts}]::bigint[]"]
+    # Every write runs (a CTE nobody reads runs too); the checked ones are counted, and
+    # the first that changed no row aborts the statement, named in the error.
+    must = [i for i, c in enumerate(checked) if c]
+    rows = []
+    if must:
+        counts = ", ".join(f"(SELECT count(*) FROM w{i})" for i in must)
+        ok = " AND ".join(f"n[{j}] = 1" for j in range(1, len(must) + 1))
+        first = " ".join(f"WHEN n[{j}] <> 1 THEN {i}" for j, i in enumerate(must, 1))
+        ctes.append(f"c AS (SELECT ARRAY[{counts}]::bigint[] AS n)")
+        rows.append(f"SELECT 'c', NULL, CASE WHEN {ok} THEN 0::bigint"
+                    f" ELSE microkit_fail(CASE {first} END) END, NULL FROM c")
     if posting is not None:
         lines = ", ".join(["(?::text, ?::int, ?::bigint)"] * posting[0])
         moves = ", ".join(["(?::text, ?::bigint)"] * posting[1])
@@ -684,12 +746,27 @@ def _sql_batched(writes: tuple[str, ...], posting: tuple[int, int] | None, tail:
             " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
             " RETURNING name, balance, currency)"
         )
-        rows.append("SELECT 'a', name, balance, currency, NULL FROM a")
-    if tail:
-        ctes.append(tail)
-    if tail_rows:
-        rows.append(tail_rows)
+        rows.append("SELECT 'a', name, balance, currency FROM a")
+    if events:
+        values = ", ".join(["(?::int, ?::text, ?::text, ?::text, ?::text, ?::text)"] * events)
+        ctes.append(
+            (f"l AS ({lock}), " if lock else "")
+            + "e AS (INSERT INTO events (name, subject, actor, at, data)"
+            " SELECT v.name, v.subject, v.actor, v.at, v.data"
+            f" FROM {'l, ' if lock else ''}(VALUES {values})"
+            " AS v(i, name, subject, actor, at, data) ORDER BY v.i RETURNING seq)"
+        )
+        rows.append("SELECT 'e', NULL, seq, NULL FROM e")
+    if not rows:  # unchecked writes only (timers): count them, so each runs
+        rows.append("SELECT 'c', NULL, "
+                    + " + ".join(f"(SELECT count(*) FROM w{i})" for i in range(len(writes)))
+                    + ", NULL")
     return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(rows)
+
+
+def _posting_shape(txn: LedgerTransaction) -> tuple[int, int]:
+    """The posting's number of lines and of accounts (its SQL's shape)."""
+    return len(txn.postings), len(deltas(txn))
 
 
 def _posting_params(txn: LedgerTransaction) -> list[Any]:
@@ -706,19 +783,6 @@ def _posting_params(txn: LedgerTransaction) -> list[Any]:
     return params
 
 
-@functools.cache
-def _sql_append_ctes(n: int, lock: str | None) -> str:
-    """CTEs appending ``n`` events (``e``, returning their numbers), after ``lock``."""
-    rows = ", ".join(["(?::int, ?::text, ?::text, ?::text, ?::text, ?::text)"] * n)
-    return (
-        (f"l AS ({lock}), " if lock else "")
-        + "e AS (INSERT INTO events (name, subject, actor, at, data)"
-        " SELECT v.name, v.subject, v.actor, v.at, v.data"
-        f" FROM {'l, ' if lock else ''}(VALUES {rows})"
-        " AS v(i, name, subject, actor, at, data) ORDER BY v.i RETURNING seq)"
-    )
-
-
 class _Pending:
     """Writes a unit of work holds back, sent later in as few statements as will do.
 
@@ -728,7 +792,7 @@ class _Pending:
     as it would have been at once.
     """
 
-    __slots__ = ("_by_key", "_writes", "posting", "rows")
+    __slots__ = ("_by_key", "_writes", "appending", "posting", "rows")
 
     def __init__(self) -> None:
         #: (statement, parameters, check or None), in the order they were made.
@@ -739,9 +803,11 @@ class _Pending:
         self.posting: _Posting | None = None
         #: (statement, key) of each ``update_one`` held.
         self.rows: set[tuple[str, Any]] = set()
+        #: Events held back (batched dialects) and what to call with them numbered.
+        self.appending: _Appending | None = None
 
     def __bool__(self) -> bool:
-        return bool(self._writes) or self.posting is not None
+        return bool(self._writes) or self.posting is not None or self.appending is not None
 
     def foldable(self) -> bool:
         """Few enough to send as CTEs of one statement."""
@@ -782,11 +848,12 @@ class _Pending:
         self._by_key[at] = len(self._writes)
         self._writes.append((sql, params, ("cas", at[0], at[1], params[-1], params[-3])))
 
-    def take(self) -> tuple[list[_Write], _Posting | None]:
-        """The held writes and posting, forgotten here: the caller sends them."""
-        writes, posting = self._writes, self.posting
-        self._writes, self._by_key, self.posting, self.rows = [], {}, None, set()
-        return writes, posting
+    def take(self) -> tuple[list[_Write], _Posting | None, _Appending | None]:
+        """The held writes, posting and append, forgotten here: the caller sends them."""
+        writes, posting, appending = self._writes, self.posting, self.appending
+        self._writes, self._by_key, self.posting, self.appending = [], {}, None, None
+        self.rows = set()
+        return writes, posting, appending
 
     # -- as executemany runs ------------------------------------------------------
 

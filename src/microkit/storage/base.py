@@ -17,7 +17,8 @@ from ..money import Currency
 from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
 
 __all__ = [
-    "KeyFrom", "RecordKind", "Storage", "Timer", "Tx", "post_then", "prefetch", "quick_read",
+    "KeyFrom", "RecordKind", "Storage", "Timer", "Tx", "append_then", "post_then", "prefetch",
+    "quick_read",
 ]
 
 T = TypeVar("T")
@@ -309,6 +310,20 @@ def quick_read(storage: Storage) -> AbstractContextManager[Tx]:
     quick = getattr(storage, "quick_read", None)
     found: AbstractContextManager[Tx] = storage.read() if quick is None else quick()
     return found
+
+
+def append_then(tx: Tx, events: Sequence[Event], then: Callable[[list[Event]], None]) -> None:
+    """:meth:`Tx.append` ``events`` and call ``then`` with them numbered, perhaps later.
+
+    A storage whose unit of work has the optional method ``append_then(events, then)``
+    may hold them back and send them with its next statement, at the latest the unit's
+    last; for any other this is ``then(tx.append(events))``.
+    """
+    later = getattr(tx, "append_then", None)
+    if later is not None:
+        later(events, then)
+    else:
+        then(tx.append(events))
 
 
 def post_then(

@@ -50,6 +50,16 @@ from .records import (
 
 __all__ = ["MIGRATIONS", "Migration", "record_table"]
 
+#: Raised by a statement of held-back writes when one changed no row (``SQLSTATE MK001``,
+#: the write's index as the detail): the statement, and so all it wrote, is undone.
+_MICROKIT_FAIL = """CREATE OR REPLACE FUNCTION microkit_fail(failed integer) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RAISE EXCEPTION 'microkit: held-back write % changed no row', failed
+        USING ERRCODE = 'MK001', DETAIL = failed::text;
+END
+$$"""
+
 
 #: A statement for every dialect, or one per dialect name (a dialect left out skips it).
 Statement = str | Mapping[str, str]
@@ -165,4 +175,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     # Catalog search: catalog_fts with the ascii tokenizer and a larger write buffer.
     Migration(7, "catalog full-text index: ascii tokenizer over normalized text,"
               " 16 MiB write buffer", _CATALOG_SEARCH_7),
+    # PostgreSQL checks held-back writes inside the statement that sends them (storage/_sql).
+    Migration(8, "microkit_fail(): aborts a statement, naming the held-back write that"
+              " failed", ({"postgresql": _MICROKIT_FAIL},)),
 )

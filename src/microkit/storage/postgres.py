@@ -183,9 +183,8 @@ class PostgresStorage:
             conn = psycopg.connect(self._dsn, autocommit=False, connect_timeout=self._timeout)
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL {self.url}: {exc}") from exc
-        conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
         self._local.conn = conn
-        self._local.mode = _WRITE
+        self._local.mode = None  # the first unit of work applies its settings
         self._local.cur = None
         with self._lock:
             self._conns.append(conn)
@@ -229,8 +228,9 @@ class PostgresStorage:
         self._local = threading.local()
 
 
-#: Unit modes: psycopg settings (isolation, read only, autocommit) and whether it may write.
-_WRITE: Final = (psycopg.IsolationLevel.READ_COMMITTED, False, False)
+#: Unit modes: psycopg settings (isolation, read only, autocommit). A write unit reads in
+#: autocommit and begins its transaction at its first write (``SqlTx.before_write``).
+_WRITE: Final = (psycopg.IsolationLevel.READ_COMMITTED, False, True)
 _READ: Final = (psycopg.IsolationLevel.REPEATABLE_READ, True, False)
 _QUICK: Final = (psycopg.IsolationLevel.READ_COMMITTED, True, True)
 
@@ -240,7 +240,7 @@ class _Unit:
     """``with storage.write() as tx``: one transaction on this thread's connection;
     commit, or roll back on an error. A plain context manager: entered once per command."""
 
-    __slots__ = ("_conn", "_mode", "_s", "_tx")
+    __slots__ = ("_begun", "_conn", "_mode", "_s", "_tx")
 
     def __init__(self, storage: PostgresStorage,
                  mode: tuple[psycopg.IsolationLevel, bool, bool]) -> None:
@@ -248,6 +248,7 @@ class _Unit:
         self._mode = mode
         self._conn: _Conn | None = None
         self._tx: SqlTx | None = None
+        self._begun = False
 
     def __enter__(self) -> SqlTx:
         s = self._s
@@ -259,8 +260,22 @@ class _Unit:
         cur = local.cur
         if cur is None or cur.closed or cur.connection is not conn:
             cur = local.cur = psycopg.RawCursor(conn)
-        self._tx = SqlTx(cur, s._dialect, s._decoded)
-        return self._tx
+        tx = self._tx = SqlTx(cur, s._dialect, s._decoded)
+        if self._mode is _WRITE:
+            tx.before_write = self._begin
+        return tx
+
+    def _begin(self) -> None:
+        """The write unit's first write is coming: begin its transaction. Its reads so far
+        ran each in its own snapshot, as they would have inside (READ COMMITTED)."""
+        if not self._begun:
+            self._begun = True
+            assert self._conn is not None
+            # libpq's own blocking exec: a cursor's execute costs twice the CPU here.
+            done = self._conn.pgconn.exec_(b"BEGIN ISOLATION LEVEL READ COMMITTED")
+            if done.status != psycopg.pq.ExecStatus.COMMAND_OK:
+                message = (done.error_message or b"").decode(errors="replace")
+                raise psycopg.OperationalError(f"BEGIN failed: {message}")
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -272,6 +287,11 @@ class _Unit:
                 raise _translate(exc, "statement") from exc
             return
         try:
+            if self._mode is _WRITE and not self._begun and tx.held_alone():
+                # One statement of what was held back, its checks in the server: it
+                # commits or fails by itself, without BEGIN and COMMIT round trips.
+                tx.finish()
+                return
             tx.flush()
         except psycopg.Error as error:
             PostgresStorage._rollback(conn)
