@@ -166,7 +166,7 @@ class Core:
         """``u.need(kind, key, what)``, reading what :attr:`read_with` lists for ``kind``
         along with it."""
         related = self.read_with.get(kind.table)
-        if related:
+        if related and hasattr(u.tx, "prefetch"):  # else reading ahead is no use
             u.prefetch((kind, key), *((other, KeyFrom(kind, key, columns))
                                       for other, columns in related))
         return u.need(kind, key, what)

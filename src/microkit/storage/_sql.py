@@ -369,11 +369,15 @@ class SqlTx:
         answered from this unit of work (a client/server engine pays per statement).
 
         A :class:`KeyFrom` key is looked up in the statement; the record it is read from
-        must be among ``wanted`` or read before, else that one is left to its ``get``.
+        must be among ``wanted`` or read before, else that one is left to its ``get``
+        (on SQLite, always).
         """
         seen = self._seen
+        # In process (SQLite) a statement costs little: a record read ahead through a
+        # KeyFrom that the command may not need costs more than reading it when needed.
+        ahead = self.dialect.batched
         wanted = [(kind, key) for kind, key in wanted
-                  if isinstance(key, KeyFrom) or (kind.table, key) not in seen]
+                  if (ahead if isinstance(key, KeyFrom) else (kind.table, key) not in seen)]
         if len(wanted) < 2:
             return
         shape = tuple((kind.table, None) if isinstance(key, str)

@@ -2,13 +2,17 @@
 
 Concurrency model (READ COMMITTED, no table locks):
 
+* a write unit reads outside its transaction until its first write (at READ
+  COMMITTED each statement has its own snapshot anyway, and plain reads lock
+  nothing); a unit whose writes all go in its last statement, checked in the
+  server, sends that statement alone, without BEGIN and COMMIT;
 * a record save is a compare-and-set on ``version``
   (``UPDATE … WHERE key = ? AND version = ?``); the loser of a race matches no
   row and raises :class:`~microkit.errors.ConcurrentUpdate`, which
   ``Core.run`` answers by running the command again on fresh data;
 * balances change by increments (``balance = accounts.balance + excluded.balance``)
   under the row lock the upsert takes, and the balance it returns is checked
-  before commit, so a user account can never go negative and no update is lost;
+  in Python before commit (a unit with a posting always commits explicitly), so a user account can never go negative and no update is lost;
   accounts are locked in name order, so postings never deadlock each other;
 * an insert that meets a row the command had read as missing, a ledger
   transaction posted meanwhile, a serialization failure or a deadlock all
