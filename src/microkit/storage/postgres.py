@@ -12,8 +12,9 @@ Concurrency model (READ COMMITTED, no table locks):
   ``Core.run`` answers by running the command again on fresh data;
 * balances change by increments (``balance = accounts.balance + excluded.balance``)
   under the row lock the upsert takes, and the balance it returns is checked
-  in Python before commit (a unit with a posting always commits explicitly), so a user account can never go negative and no update is lost;
-  accounts are locked in name order, so postings never deadlock each other;
+  in Python before commit (a unit with a posting always commits explicitly),
+  so a user account can never go negative and no update is lost; accounts
+  are locked in name order, so postings never deadlock each other;
 * an insert that meets a row the command had read as missing, a ledger
   transaction posted meanwhile, a serialization failure or a deadlock all
   become ``ConcurrentUpdate`` (retried); other driver errors become
