@@ -178,6 +178,26 @@ def deltas(txn: LedgerTransaction) -> dict[str, int]:
     return net
 
 
+@attrs.frozen
+class Limits:
+    """What a transaction must leave behind: every touched account in its currency, and
+    none of ``floored`` below zero. :func:`check_applied` enforces them; a storage may
+    enforce the same limits inside the statement that posts (PostgreSQL does).
+
+    .. versionadded:: 0.2
+    """
+
+    currency: Currency
+    #: The touched accounts that may not go negative (:func:`may_go_negative`), sorted.
+    floored: tuple[str, ...]
+
+
+def limits_of(txn: LedgerTransaction) -> Limits:
+    """The :class:`Limits` of ``txn``."""
+    return Limits(txn.currency,
+                  tuple(sorted(a for a in deltas(txn) if not may_go_negative(a))))
+
+
 def check_applied(txn: LedgerTransaction, after: Mapping[str, tuple[int, Currency]]) -> None:
     """Check the balances ``txn`` left behind; raising rolls the unit of work back.
 
@@ -193,14 +213,15 @@ def check_applied(txn: LedgerTransaction, after: Mapping[str, tuple[int, Currenc
         InsufficientFunds: an account that may not go negative did.
     """
     net = deltas(txn)
+    limits = limits_of(txn)
     for account, (balance, cur) in after.items():
-        if cur != txn.currency:
+        if cur != limits.currency:
             raise CurrencyMismatch(
                 f"currency: account {account!r} holds {cur.code}, got {txn.currency.code}",
                 field="currency",
                 value=txn.currency.code,
             )
-        if balance < 0 and not may_go_negative(account):
+        if balance < 0 and account in limits.floored:
             before = balance - net.get(account, 0)
             raise InsufficientFunds(
                 f"{account}: balance {before} minor units, needs {before - balance}",

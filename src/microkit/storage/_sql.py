@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar, final
 from ..catalog.indexing import SearchDoc, SearchRow, SearchSpec, StatsDelta
 from ..catalog.model import ServiceStats
 from ..errors import ConcurrentUpdate, Conflict, NotFound
-from ..escrow.ledger import LedgerTransaction, Posting, deltas
+from ..escrow.ledger import LedgerTransaction, Posting, deltas, limits_of
 from ..events import Event
 from ..money import Currency, currency
 from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
@@ -259,18 +259,28 @@ class SqlTx:
             self.before_write()
 
     def held_alone(self) -> bool:
-        """Whether what is held back goes as one statement whose checks all run in the
-        server (no posting: its balances are checked here), so that statement may
-        commit by itself (see :meth:`finish`)."""
+        """Whether what is held back goes as one statement whose checks can all run in
+        the server, so that statement may commit by itself (see :meth:`finish`)."""
         pending = self._pending
-        return (self.dialect.batched and pending.foldable() and pending.posting is None
+        return (self.dialect.batched and pending.foldable()
                 and (pending.appending is None or len(pending.appending[0]) <= _APPEND_CHUNK))
 
     def finish(self) -> None:
         """Send what is held back as the unit's one and last statement, without
-        ``before_write``: only when :meth:`held_alone`."""
-        if self._pending:
-            self._send_batched(alone=True)
+        ``before_write``: only when :meth:`held_alone`.
+
+        A held posting then carries its :class:`~microkit.escrow.ledger.Limits` (and
+        that its id is new) into the statement. Where they fail, nothing was written:
+        the same statement goes again inside a transaction (``before_write``), where
+        the posting's check says what was wrong, as it would have.
+        """
+        if not self._pending:
+            return
+        held = self._pending.take()
+        try:
+            self._send_batched(held, alone=True)
+        except _LimitsFailed:
+            self._send_batched(held)
 
     def flush(self) -> None:
         """Send the writes held back so far (the backend calls this before COMMIT too).
@@ -288,23 +298,29 @@ class SqlTx:
             pending.send(self._cur, self._q)
             if not pending:
                 return
-        self._send_batched()
+        self._send_batched(pending.take())
 
-    def _send_batched(self, alone: bool = False) -> None:
+    def _send_batched(self, held: _Held, alone: bool = False) -> None:
         """The held writes, posting and append as CTEs of one statement (a bulk append:
         one per thousand events, the first carrying the rest).
 
         Each write that must change one row is checked in the statement: if one did
         not, ``microkit_fail`` aborts it (nothing it did stays) naming the write, and
-        its error is raised here. Rows are ``(tag, name, number, currency, -)``: ``'a'``
-        a posted account's balance, ``'e'`` an appended event's number.
+        its error is raised here. Rows are ``(tag, name, number, currency)``: ``'a'`` a
+        posted account's balance, ``'e'`` an appended event's number. ``alone``: the
+        statement commits by itself, its posting's limits checked in it
+        (:class:`_LimitsFailed` if they fail).
         """
         if not alone:
             self._writing()
-        writes, posting, appending = self._pending.take()
+        writes, posting, appending = held
         params: list[Any] = [p for _, args, _ in writes for p in args]
+        limits = None
         if posting is not None:
             params += _posting_params(posting[0])
+            if alone:
+                limits = limits_of(posting[0])
+                params += (limits.currency.code, list(limits.floored))
         events: Sequence[Event] = () if appending is None else appending[0]
         stored: list[Event] = []
         for start in range(0, max(len(events), 1), _APPEND_CHUNK):
@@ -313,14 +329,16 @@ class SqlTx:
                 params += (i, e.name, e.subject, e.actor, iso(e.at), dumps_json(e.data))
             sql = _sql_batched(
                 tuple(sql for sql, _, _ in writes), tuple(c is not None for _, _, c in writes),
-                None if posting is None else _posting_shape(posting[0]), len(part),
-                self.dialect.append_lock)
+                None if posting is None else _posting_shape(posting[0]), limits is not None,
+                len(part), self.dialect.append_lock)
             try:
                 self._cur.execute(self._q(sql), params)
             except Exception as exc:
                 failed = _failed_write(exc)
                 if failed is None:
                     raise
+                if failed == _LIMITS:
+                    raise _LimitsFailed from None
                 check = writes[failed][2]
                 assert check is not None
                 raise _failure(check) from None
@@ -332,7 +350,7 @@ class SqlTx:
             seqs = sorted(int(r[2]) for r in rows if r[0] == "e")
             stored += [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
                        for e, seq in zip(part, seqs, strict=True)]
-            writes, posting, params = [], None, []
+            writes, posting, params, limits = [], None, [], None
         if appending is not None:
             appending[1](stored)
 
@@ -700,10 +718,21 @@ _Write = tuple[str, list[Any], _Check | None]
 _Posting = tuple[LedgerTransaction, Callable[[dict[str, tuple[int, Currency]] | None], None]]
 #: Held events and what to call with them once numbered.
 _Appending = tuple[list[Event], Callable[[list[Event]], None]]
+#: What a unit holds back, taken to be sent: writes, posting, append.
+_Held = tuple[list[_Write], _Posting | None, _Appending | None]
 
 
 #: The SQLSTATE ``microkit_fail`` raises (migration 8): a held-back write failed its check.
 _WRITE_FAILED = "MK001"
+
+
+#: The index ``microkit_fail`` names when a posting's limits failed, not a write.
+_LIMITS = -1
+
+
+class _LimitsFailed(Exception):
+    """A posting's limits failed in a statement meant to commit alone: nothing was
+    written; send it again in a transaction, where Python's check names the problem."""
 
 
 def _failed_write(exc: BaseException) -> int | None:
@@ -716,14 +745,17 @@ def _failed_write(exc: BaseException) -> int | None:
 
 @functools.lru_cache(maxsize=1024)
 def _sql_batched(writes: tuple[str, ...], checked: tuple[bool, ...],
-                 posting: tuple[int, int] | None, events: int, lock: str | None) -> str:
+                 posting: tuple[int, int] | None, limits: bool, events: int,
+                 lock: str | None) -> str:
     """The statement :meth:`SqlTx._send_batched` sends (built once per shape).
 
     ``writes``: the held writes' statements, each a CTE ``w{i}`` (``checked``: it must
     change one row); ``posting``: the held posting's number of lines and of accounts
-    (CTEs ``t``, ``p``, ``a``); ``events``: how many to append (``e``, after ``lock``).
-    Placeholders in that order: each write's, the posting's (see :func:`_posting_params`),
-    the events'.
+    (CTEs ``t``, ``p``, ``a``), with ``limits``: its id must be new and its accounts
+    within :class:`~microkit.escrow.ledger.Limits`, else ``microkit_fail(-1)``;
+    ``events``: how many to append (``e``, after ``lock``). Placeholders in that order:
+    each write's, the posting's (see :func:`_posting_params`), the limits' currency
+    and floored accounts, the events'.
     """
     ctes = [f"w{i} AS ({sql} RETURNING 1)" for i, sql in enumerate(writes)]
     # Every write runs (a CTE nobody reads runs too); the checked ones are counted, and
@@ -751,6 +783,13 @@ def _sql_batched(writes: tuple[str, ...], checked: tuple[bool, ...],
             " RETURNING name, balance, currency)"
         )
         rows.append("SELECT 'a', name, balance, currency FROM a")
+        if limits:
+            ctes.append(
+                "g AS (SELECT EXISTS (SELECT 1 FROM t) AND NOT EXISTS (SELECT 1 FROM a"
+                " WHERE a.currency <> ?::text OR (a.balance < 0 AND a.name = ANY(?::text[])))"
+                " AS ok)")
+            rows.append(f"SELECT 'g', NULL, CASE WHEN ok THEN 0::bigint"
+                        f" ELSE microkit_fail({_LIMITS}) END, NULL FROM g")
     if events:
         values = ", ".join(["(?::int, ?::text, ?::text, ?::text, ?::text, ?::text)"] * events)
         ctes.append(
@@ -852,7 +891,7 @@ class _Pending:
         self._by_key[at] = len(self._writes)
         self._writes.append((sql, params, ("cas", at[0], at[1], params[-1], params[-3])))
 
-    def take(self) -> tuple[list[_Write], _Posting | None, _Appending | None]:
+    def take(self) -> _Held:
         """The held writes, posting and append, forgotten here: the caller sends them."""
         writes, posting, appending = self._writes, self.posting, self.appending
         self._writes, self._by_key, self.posting, self.appending = [], {}, None, None

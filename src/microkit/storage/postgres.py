@@ -294,10 +294,11 @@ class _Unit:
         try:
             if self._mode is _WRITE and not self._begun and tx.held_alone():
                 # One statement of what was held back, its checks in the server: it
-                # commits or fails by itself, without BEGIN and COMMIT round trips.
+                # commits or fails by itself, without BEGIN and COMMIT round trips
+                # (unless a posting's limits failed: then it went in a transaction).
                 tx.finish()
-                return
-            tx.flush()
+            else:
+                tx.flush()
         except psycopg.Error as error:
             PostgresStorage._rollback(conn)
             raise _translate(error, "statement") from error
@@ -305,7 +306,7 @@ class _Unit:
             PostgresStorage._rollback(conn)
             raise
         try:
-            conn.commit()
+            conn.commit()  # nothing to send when no transaction is open
         except psycopg.Error as error:
             PostgresStorage._rollback(conn)
             raise _translate(error, "COMMIT") from error

@@ -461,11 +461,18 @@ class StorageConformance:
             post_then(tx, txn("t1", ("user:a:available", 700)), seen.append)
             post_then(tx, txn("t2", ("user:a:available", -200)), seen.append)
             post_then(tx, txn("t1", ("user:a:available", 700)), seen.append)
+        with storage.write() as tx:  # a known id again, last in its unit: None, and the
+            tx.add(SERVICES, service("sv1"))  # unit's other writes still commit
+            post_then(tx, txn("t2", ("user:a:available", -200)), seen.append)
         assert seen == [
             {"user:a:available": (700, USD), "gateway:world": (-700, USD)},
             {"user:a:available": (500, USD), "gateway:world": (-500, USD)},
             None,
+            None,
         ]
+        with storage.read() as tx:
+            assert tx.get(SERVICES, "sv1") == service("sv1")
+            assert tx.all_balances()["user:a:available"] == 500
 
     def test_what_post_then_raises_rolls_the_unit_back(self, storage: Storage) -> None:
         def refuse(after: Any) -> None:
