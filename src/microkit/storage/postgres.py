@@ -11,10 +11,11 @@ Concurrency model (READ COMMITTED, no table locks):
   row and raises :class:`~microkit.errors.ConcurrentUpdate`, which
   ``Core.run`` answers by running the command again on fresh data;
 * balances change by increments (``balance = accounts.balance + excluded.balance``)
-  under the row lock the upsert takes, and the balance it returns is checked
-  in Python before commit (a unit with a posting always commits explicitly),
-  so a user account can never go negative and no update is lost; accounts
-  are locked in name order, so postings never deadlock each other;
+  under the row lock the upsert takes, and the balances it leaves are checked
+  before commit (in Python, or in the statement itself when it commits alone:
+  ``escrow.ledger.Limits``), so a user account can never go negative and no
+  update is lost; accounts are locked in name order, so postings never
+  deadlock each other;
 * an insert that meets a row the command had read as missing, a ledger
   transaction posted meanwhile, a serialization failure or a deadlock all
   become ``ConcurrentUpdate`` (retried); other driver errors become
