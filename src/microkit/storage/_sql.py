@@ -394,25 +394,31 @@ class SqlTx:
         # In process (SQLite) a statement costs little: a record read ahead through a
         # KeyFrom that the command may not need costs more than reading it when needed.
         ahead = self.dialect.batched
-        wanted = [(kind, key) for kind, key in wanted
-                  if (ahead if isinstance(key, KeyFrom) else (kind.table, key) not in seen)]
-        if len(wanted) < 2:
-            return
-        shape = tuple((kind.table, None) if isinstance(key, str)
-                      else (kind.table, (key.kind.table, key.columns, key.sep))
-                      for kind, key in wanted)
-        self._cur.execute(self._q(_sql_prefetch(shape)),
-                          [key if isinstance(key, str) else key.key for _, key in wanted])
-        rows = dict(self._cur.fetchall())
-        for i, (kind, key) in enumerate(wanted):
+        shape: list[tuple[str, tuple[str, tuple[str, ...], str] | None]] = []
+        params: list[str] = []
+        plain: list[tuple[int, RecordKind[Any], str]] = []
+        follow: list[tuple[int, RecordKind[Any], KeyFrom]] = []
+        for kind, key in wanted:
             if isinstance(key, str):
-                self._read(kind, key, rows.get(i))
-        for i, (kind, key) in enumerate(wanted):
-            if isinstance(key, KeyFrom):
-                source = seen.get((key.kind.table, key.key))
-                found = None if source is None else key.of(source)
-                if found is not None and (kind.table, found) not in seen:
-                    self._read(kind, found, rows.get(i))
+                if (kind.table, key) not in seen:
+                    plain.append((len(shape), kind, key))
+                    shape.append((kind.table, None))
+                    params.append(key)
+            elif ahead:
+                follow.append((len(shape), kind, key))
+                shape.append((kind.table, (key.kind.table, key.columns, key.sep)))
+                params.append(key.key)
+        if len(shape) < 2:
+            return
+        self._cur.execute(self._q(_sql_prefetch(tuple(shape))), params)
+        rows = dict(self._cur.fetchall())
+        for i, kind, key in plain:
+            self._read(kind, key, rows.get(i))
+        for i, kind, via in follow:
+            source = seen.get((via.kind.table, via.key))
+            found = None if source is None else via.of(source)
+            if found is not None and (kind.table, found) not in seen:
+                self._read(kind, found, rows.get(i))
 
     def add(self, kind: RecordKind[T], record: T) -> None:
         key = kind.key(record)

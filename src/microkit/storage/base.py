@@ -270,18 +270,22 @@ class KeyFrom:
     sep: str = "|"
 
     def __attrs_post_init__(self) -> None:
-        loose = [c for c in self.columns if c not in self.kind.fixed]
-        if loose or not self.columns:
-            raise ValueError(f"{self.kind.table}: {loose or 'no columns'} not fixed columns")
+        if not self.columns or not self.kind.fixed.issuperset(self.columns):
+            loose = [c for c in self.columns if c not in self.kind.fixed] or "no columns"
+            raise ValueError(f"{self.kind.table}: {loose} not fixed columns")
         if "'" in self.sep or "\\" in self.sep:  # it is written into SQL as a literal
             raise ValueError(f"sep: no quote or backslash, got {self.sep!r}")
 
     def of(self, record: Any) -> str | None:
         """The key, read from the record ``(kind, key)``; None where a column is None."""
-        values = [self.kind.index[c](record) for c in self.columns]
-        if any(v is None for v in values):
+        index = self.kind.index
+        if len(self.columns) == 1:
+            value = index[self.columns[0]](record)
+            return None if value is None else str(value)
+        values = [index[c](record) for c in self.columns]
+        if None in values:
             return None
-        return self.sep.join(str(v) for v in values)
+        return self.sep.join(map(str, values))
 
 
 def prefetch(tx: Tx, *wanted: tuple[RecordKind[Any], str | KeyFrom]) -> None:
