@@ -315,12 +315,12 @@ class SqlTx:
             self._writing()
         writes, posting, appending = held
         params: list[Any] = [p for _, args, _ in writes for p in args]
-        limits = None
+        limits = False
         if posting is not None:
             params += _posting_params(posting[0])
             if alone:
-                limits = limits_of(posting[0])
-                params += (limits.currency.code, list(limits.floored))
+                limits = True
+                params.append(posting[0].currency.code)
         events: Sequence[Event] = () if appending is None else appending[0]
         stored: list[Event] = []
         for start in range(0, max(len(events), 1), _APPEND_CHUNK):
@@ -329,7 +329,7 @@ class SqlTx:
                 params += (i, e.name, e.subject, e.actor, iso(e.at), dumps_json(e.data))
             sql = _sql_batched(
                 tuple(sql for sql, _, _ in writes), tuple(c is not None for _, _, c in writes),
-                None if posting is None else _posting_shape(posting[0]), limits is not None,
+                None if posting is None else _posting_shape(posting[0]), limits,
                 len(part), self.dialect.append_lock)
             try:
                 self._cur.execute(self._q(sql), params)
@@ -350,7 +350,7 @@ class SqlTx:
             seqs = sorted(int(r[2]) for r in rows if r[0] == "e")
             stored += [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
                        for e, seq in zip(part, seqs, strict=True)]
-            writes, posting, params, limits = [], None, [], None
+            writes, posting, params, limits = [], None, [], False
         if appending is not None:
             appending[1](stored)
 
@@ -760,8 +760,8 @@ def _sql_batched(writes: tuple[str, ...], checked: tuple[bool, ...],
     (CTEs ``t``, ``p``, ``a``), with ``limits``: its id must be new and its accounts
     within :class:`~microkit.escrow.ledger.Limits`, else ``microkit_fail(-1)``;
     ``events``: how many to append (``e``, after ``lock``). Placeholders in that order:
-    each write's, the posting's (see :func:`_posting_params`), the limits' currency
-    and floored accounts, the events'.
+    each write's, the posting's (see :func:`_posting_params`), the limits' currency,
+    the events'.
     """
     ctes = [f"w{i} AS ({sql} RETURNING 1)" for i, sql in enumerate(writes)]
     # Every write runs (a CTE nobody reads runs too); the checked ones are counted, and
@@ -777,22 +777,23 @@ def _sql_batched(writes: tuple[str, ...], checked: tuple[bool, ...],
                     f" ELSE microkit_fail(CASE {first} END) END, NULL FROM c")
     if posting is not None:
         lines = ", ".join(["(?::text, ?::int, ?::bigint)"] * posting[0])
-        moves = ", ".join(["(?::text, ?::bigint)"] * posting[1])
+        moves = ", ".join(["(?::text, ?::bigint, ?::boolean)"] * posting[1])
         ctes.append(
             "t AS (INSERT INTO ledger_transactions (id, kind, currency, at, body, postings)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING RETURNING id),"
             " p AS (INSERT INTO postings (account, txn_id, line, amount, at)"
             f" SELECT v.a, t.id, v.l, v.n, ? FROM t, (VALUES {lines}) AS v(a, l, n)),"
+            f" m AS (SELECT * FROM (VALUES {moves}) AS v(a, n, floored)),"
             " a AS (INSERT INTO accounts (name, currency, balance)"
-            f" SELECT v.a, ?, v.n FROM t, (VALUES {moves}) AS v(a, n) ORDER BY v.a"
+            " SELECT m.a, ?, m.n FROM t, m ORDER BY m.a"
             " ON CONFLICT (name) DO UPDATE SET balance = accounts.balance + excluded.balance"
             " RETURNING name, balance, currency)"
         )
         rows.append("SELECT 'a', name, balance, currency FROM a")
         if limits:
             ctes.append(
-                "g AS (SELECT EXISTS (SELECT 1 FROM t) AND NOT EXISTS (SELECT 1 FROM a"
-                " WHERE a.currency <> ?::text OR (a.balance < 0 AND a.name = ANY(?::text[])))"
+                "g AS (SELECT EXISTS (SELECT 1 FROM t) AND NOT EXISTS (SELECT 1 FROM a, m"
+                " WHERE m.a = a.name AND (a.currency <> ?::text OR (a.balance < 0 AND m.floored)))"
                 " AS ok)")
             rows.append(f"SELECT 'g', NULL, CASE WHEN ok THEN 0::bigint"
                         f" ELSE microkit_fail({_LIMITS}) END, NULL FROM g")
@@ -820,15 +821,17 @@ def _posting_shape(txn: LedgerTransaction) -> tuple[int, int]:
 
 def _posting_params(txn: LedgerTransaction) -> list[Any]:
     """The parameters of a posting's CTEs in :func:`_sql_batched`, in placeholder order:
-    the transaction, ``at``, the lines, the currency, the moves."""
+    the transaction, ``at``, the lines, the moves (each with whether its account is
+    floored: :func:`~microkit.escrow.ledger.limits_of`), the currency."""
     at = iso(txn.at)
     body = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
     params: list[Any] = [txn.id, txn.kind, txn.currency.code, at, txn.body, body, at]
     for i, p in enumerate(txn.postings):
         params += (p.account, i, p.amount)
-    params.append(txn.currency.code)
+    floored = limits_of(txn).floored
     for account, delta in sorted(deltas(txn).items()):  # one global lock order: no deadlocks
-        params += (account, delta)
+        params += (account, delta, account in floored)
+    params.append(txn.currency.code)
     return params
 
 
