@@ -213,15 +213,15 @@ def check_applied(txn: LedgerTransaction, after: Mapping[str, tuple[int, Currenc
         InsufficientFunds: an account that may not go negative did.
     """
     net = deltas(txn)
-    limits = limits_of(txn)
+    # The rules of limits_of(txn), applied without building it: this runs on every posting.
     for account, (balance, cur) in after.items():
-        if cur != limits.currency:
+        if cur != txn.currency:
             raise CurrencyMismatch(
                 f"currency: account {account!r} holds {cur.code}, got {txn.currency.code}",
                 field="currency",
                 value=txn.currency.code,
             )
-        if balance < 0 and account in limits.floored:
+        if balance < 0 and not may_go_negative(account):
             before = balance - net.get(account, 0)
             raise InsufficientFunds(
                 f"{account}: balance {before} minor units, needs {before - balance}",
