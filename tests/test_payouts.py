@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import microkit as mk
+from _overtake import webhook_first  # found through conftest's sys.path entry
 from microkit import Money
 from microkit.payments.builtin import SandboxPayout
 
@@ -177,17 +178,7 @@ def test_payout_webhook_that_overtakes_the_methods_answer_is_applied_when_it_is_
 ) -> None:
     m = seeded.market
     earn(seeded)
-    send = SandboxPayout.send
-    early: list[str] = []
-
-    def racing(self: SandboxPayout, request: Any) -> Any:
-        """Answers pending, but the settling webhook reaches the market first."""
-        result = send(self, request)
-        hook = self.webhook(result.reference, event, event_id="early")
-        early.append(m.payouts.handle_webhook("sandbox", *hook).outcome)
-        return result
-
-    monkeypatch.setattr(SandboxPayout, "send", racing)
+    early = webhook_first(monkeypatch, SandboxPayout, "send", event, m.payouts.handle_webhook)
     payout = m.payouts.request(Money.of("10", "USD"), by=seeded.omar, method="sandbox",
                                destination="acct-1", idempotency_key="early")
     assert early == ["unmatched"]

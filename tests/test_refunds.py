@@ -6,11 +6,12 @@ refund itself (``orders.facade``); these tests run the real table, unchanged.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 import microkit as mk
+from _overtake import webhook_first  # found through conftest's sys.path entry
 from microkit import Money
 from microkit.payments.builtin import SandboxGateway
 from microkit.payments.refunds import (
@@ -203,17 +204,8 @@ def test_refund_webhook_that_overtakes_the_gateways_answer_is_applied_when_it_is
     m = original.market
     order = original.paid()
     sandbox(original).refund_outcome = "pending"
-    refund_call = SandboxGateway.refund
-    early: list[str] = []
-
-    def racing(self: SandboxGateway, request: Any) -> Any:
-        """Answers pending, but the settling webhook reaches the market first."""
-        result = refund_call(self, request)
-        hook = self.webhook(result.reference, event, event_id="early")
-        early.append(m.payments.handle_webhook("sandbox", *hook).outcome)
-        return result
-
-    monkeypatch.setattr(SandboxGateway, "refund", racing)
+    early = webhook_first(monkeypatch, SandboxGateway, "refund", event,
+                          m.payments.handle_webhook)
     cancel_by_staff(original, order)
     m.tick()
     [refund] = m.payments.refunds_of(payment_of(original, order).id)

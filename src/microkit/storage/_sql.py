@@ -1,8 +1,8 @@
 """The unit of work shared by the SQL backends (SQLite and PostgreSQL).
 
 Statements are written once with ``?`` placeholders; a backend whose driver
-wants ``%s`` gives ``paramstyle="format"``, one that takes the server's own
-``$1, $2, …`` gives ``"numeric"``, and they are rewritten once.
+takes the server's own ``$1, $2, …`` gives ``paramstyle="numeric"`` and they
+are rewritten once.
 """
 
 from __future__ import annotations
@@ -74,9 +74,7 @@ class Dialect:
         """``sql`` in this engine's placeholder style (cached)."""
         out = self._cache.get(sql)
         if out is None:
-            if self.paramstyle == "format":
-                out = sql.replace("?", "%s")
-            elif self.paramstyle == "numeric":
+            if self.paramstyle == "numeric":
                 first, *rest = sql.split("?")
                 out = first + "".join(f"${i}{part}" for i, part in enumerate(rest, 1))
             else:
@@ -315,11 +313,10 @@ class SqlTx:
             self._writing()
         writes, posting, appending = held
         params: list[Any] = [p for _, args, _ in writes for p in args]
-        limits = False
+        limits = alone and posting is not None
         if posting is not None:
             params += _posting_params(posting[0])
-            if alone:
-                limits = True
+            if limits:
                 params.append(posting[0].currency.code)
         events: Sequence[Event] = () if appending is None else appending[0]
         stored: list[Event] = []
@@ -519,11 +516,10 @@ class SqlTx:
             return self._post_batched(txn)
         cur, q = self._cur, self._q
         at = iso(txn.at)
-        lines = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
         cur.execute(
             q("INSERT INTO ledger_transactions (id, kind, currency, at, body, postings)"
               " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING"),
-            (txn.id, txn.kind, txn.currency.code, at, txn.body, lines),
+            _journal_row(txn),
         )
         if cur.rowcount != 1:
             return None  # the id is in the journal already: nothing written
@@ -819,13 +815,17 @@ def _posting_shape(txn: LedgerTransaction) -> tuple[int, int]:
     return len(txn.postings), len(deltas(txn))
 
 
+def _journal_row(txn: LedgerTransaction) -> list[Any]:
+    """A ``ledger_transactions`` row: id, kind, currency, at, body, postings (as JSON)."""
+    lines = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
+    return [txn.id, txn.kind, txn.currency.code, iso(txn.at), txn.body, lines]
+
+
 def _posting_params(txn: LedgerTransaction) -> list[Any]:
     """The parameters of a posting's CTEs in :func:`_sql_batched`, in placeholder order:
     the transaction, ``at``, the lines, the moves (each with whether its account is
     floored: :func:`~microkit.escrow.ledger.limits_of`), the currency."""
-    at = iso(txn.at)
-    body = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
-    params: list[Any] = [txn.id, txn.kind, txn.currency.code, at, txn.body, body, at]
+    params = [*_journal_row(txn), iso(txn.at)]  # ``at`` again, for the postings
     for i, p in enumerate(txn.postings):
         params += (p.account, i, p.amount)
     floored = limits_of(txn).floored
@@ -902,18 +902,21 @@ class _Pending:
 
     def take(self) -> _Held:
         """The held writes, posting and append, forgotten here: the caller sends them."""
-        writes, posting, appending = self._writes, self.posting, self.appending
-        self._writes, self._by_key, self.posting, self.appending = [], {}, None, None
-        self.rows = set()
-        return writes, posting, appending
+        posting, appending = self.posting, self.appending
+        self.posting = self.appending = None
+        return self._take_writes(), posting, appending
+
+    def _take_writes(self) -> list[_Write]:
+        writes = self._writes
+        self._writes, self._by_key, self.rows = [], {}, set()
+        return writes
 
     # -- as executemany runs ------------------------------------------------------
 
     def send(self, cur: Cursor, q: Callable[[str], str]) -> None:
         """Each run of writes with one statement as one ``executemany``; a run that wrote
         fewer rows than it checks is searched for the write that failed."""
-        writes = self._writes
-        self._writes, self._by_key, self.rows = [], {}, set()
+        writes = self._take_writes()
         start = 0
         while start < len(writes):
             sql = writes[start][0]
