@@ -32,13 +32,16 @@ import datetime as dt
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, suppress
 from types import TracebackType
-from typing import Final, final
+from typing import Any, Final, cast, final
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
 from psycopg.rows import TupleRow
 
 from ..errors import ConcurrentUpdate, StorageError, ValidationError
@@ -115,14 +118,117 @@ def _translate(exc: psycopg.Error, what: str) -> Exception:
     return StorageError(f"PostgreSQL {what} failed: {exc}")
 
 
+#: Prepared statements a connection keeps at most; past that a new text goes unprepared.
+_MAX_PREPARED: Final = 2048
+_IDLE: Final = pq.TransactionStatus.IDLE
+_OK: Final = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK,
+                        pq.ExecStatus.EMPTY_QUERY})
+
+
+@final
+class _WireCursor:
+    """The cursor a unit of work uses: each statement prepared once per connection and then
+    executed through libpq directly, its values converted by psycopg's own (compiled)
+    adapters. A psycopg cursor runs the same statement through Python layers costing
+    about as much CPU as the server spends on it; the unit of work needs none of them.
+
+    Values go as text with no declared types, so the server infers each from its use,
+    as it would for a literal (the statements cast where the use says nothing);
+    ``executemany`` is psycopg's (one pipelined round trip).
+    """
+
+    __slots__ = ("_adapt", "_names", "_pgconn", "_result", "_row", "_slow", "begin",
+                 "connection", "rowcount")
+
+    closed: Final = False
+
+    def __init__(self, conn: _Conn) -> None:
+        self.connection = conn
+        self._pgconn = conn.pgconn
+        self._adapt = Transformer(conn)
+        self._slow = psycopg.RawCursor(conn)
+        self._names: dict[str, bytes] = {}
+        self._result: pq.abc.PGresult | None = None
+        self._row = 0
+        self.rowcount = -1
+        #: Sent before a statement when no transaction is open (a read unit's snapshot):
+        #: psycopg would begin it implicitly, but statements here bypass psycopg.
+        self.begin: bytes | None = None
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> None:
+        values = self._adapt.dump_sequence(params, (PyFormat.TEXT,) * len(params)) \
+            if params else None
+        name = self._names.get(sql)
+        if name is None:
+            name = self._prepare(sql)
+        pgconn = self._pgconn
+        if self.begin is not None and pgconn.transaction_status == _IDLE:
+            self._command(self.begin)
+        if name:
+            # None is NULL here as in exec_params (the stub says otherwise).
+            result = pgconn.exec_prepared(name, cast("Sequence[bytes]", values))
+        else:
+            result = pgconn.exec_params(sql.encode(), values)
+        if result.status not in _OK:
+            self._result = None
+            raise pg_errors.error_from_result(result, encoding="utf-8")
+        self._result = result
+        self._row = 0
+        count = result.command_tuples
+        self.rowcount = -1 if count is None else count
+
+    def _prepare(self, sql: str) -> bytes:
+        if len(self._names) >= _MAX_PREPARED:
+            return b""
+        name = b"mk%d" % len(self._names)
+        result = self._pgconn.prepare(name, sql.encode())
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise pg_errors.error_from_result(result, encoding="utf-8")
+        self._names[sql] = name
+        return name
+
+    def _command(self, sql: bytes) -> None:
+        result = self._pgconn.exec_(sql)
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise pg_errors.error_from_result(result, encoding="utf-8")
+
+    def executemany(self, sql: str, params: Any, /) -> None:
+        slow = self._slow
+        slow.executemany(sql, params)
+        self._result = None
+        self.rowcount = slow.rowcount
+
+    def _rows(self, stop: int | None) -> list[Any]:
+        result = self._result
+        if result is None:
+            raise psycopg.ProgrammingError("no result to fetch")
+        start, end = self._row, result.ntuples
+        if stop is not None:
+            end = min(end, start + stop)
+        if start >= end:
+            return []
+        self._row = end
+        adapt = self._adapt
+        adapt.set_pgresult(result)
+        return adapt.load_rows(start, end, tuple)
+
+    def fetchall(self) -> list[Any]:
+        return self._rows(None)
+
+    def fetchone(self) -> Any:
+        rows = self._rows(1)
+        return rows[0] if rows else None
+
+
 @final
 class PostgresStorage:
     """A PostgreSQL database shared by any number of processes (psycopg 3).
 
     Each thread gets its own connection (opened on first use, reopened after a
-    broken one); autocommit is off and every unit of work is one transaction:
+    broken one); every unit of work is one transaction, which it begins itself:
     READ COMMITTED for writes (see the module docstring for why that is enough),
-    REPEATABLE READ READ ONLY for reads, so a read sees one snapshot.
+    REPEATABLE READ READ ONLY for reads, so a read sees one snapshot. Statements
+    are prepared once per connection (see ``_WireCursor``).
 
     Args:
         url: a libpq URL, ``postgresql://user:password@host:5432/dbname?options=…``
@@ -155,12 +261,11 @@ class PostgresStorage:
         self._decoded = DecodedRecords()
         conn = self._connection()
         try:
-            with psycopg.RawCursor(conn) as cur:
+            with conn.transaction(), psycopg.RawCursor(conn) as cur:
                 cur.execute("SELECT pg_advisory_xact_lock($1)", (_lock_key(cur, "migrate"),))
                 now = dt.datetime.now(dt.UTC).isoformat()
                 self._dialect = _dialect(_lock_key(cur, "events"))
                 self._version = apply_migrations(cur, self._dialect, now)
-            conn.commit()
         except psycopg.Error as exc:
             self._rollback(conn)
             self.close()
@@ -186,11 +291,14 @@ class PostgresStorage:
         if self._closed:
             raise StorageError(f"PostgreSQL storage {self.url} is closed")
         try:
-            conn = psycopg.connect(self._dsn, autocommit=False, connect_timeout=self._timeout)
+            # Autocommit: units of work send their own BEGIN (see _Unit).
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._timeout,
+                                   # psycopg's own statement cache would DEALLOCATE ALL
+                                   # on a rollback, ours (_WireCursor's) with it.
+                                   prepare_threshold=None)
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL {self.url}: {exc}") from exc
         self._local.conn = conn
-        self._local.mode = None  # the first unit of work applies its settings
         self._local.cur = None
         with self._lock:
             self._conns.append(conn)
@@ -234,11 +342,12 @@ class PostgresStorage:
         self._local = threading.local()
 
 
-#: Unit modes: psycopg settings (isolation, read only, autocommit). A write unit reads in
-#: autocommit and begins its transaction at its first write (``SqlTx.before_write``).
-_WRITE: Final = (psycopg.IsolationLevel.READ_COMMITTED, False, True)
-_READ: Final = (psycopg.IsolationLevel.REPEATABLE_READ, True, False)
-_QUICK: Final = (psycopg.IsolationLevel.READ_COMMITTED, True, True)
+#: Unit modes, each the BEGIN it sends (connections are in autocommit otherwise). A read
+#: unit begins before its first statement; a write unit reads outside a transaction and
+#: begins at its first write (``SqlTx.before_write``); a quick read never begins one.
+_READ: Final = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+_WRITE: Final = b"BEGIN ISOLATION LEVEL READ COMMITTED"
+_QUICK: Final = b"-- no transaction"
 
 
 @final
@@ -246,13 +355,13 @@ class _Unit:
     """``with storage.write() as tx``: one transaction on this thread's connection;
     commit, or roll back on an error. A plain context manager: entered once per command."""
 
-    __slots__ = ("_begun", "_conn", "_mode", "_s", "_tx")
+    __slots__ = ("_begun", "_conn", "_cur", "_mode", "_s", "_tx")
 
-    def __init__(self, storage: PostgresStorage,
-                 mode: tuple[psycopg.IsolationLevel, bool, bool]) -> None:
+    def __init__(self, storage: PostgresStorage, mode: bytes) -> None:
         self._s = storage
         self._mode = mode
         self._conn: _Conn | None = None
+        self._cur: _WireCursor | None = None
         self._tx: SqlTx | None = None
         self._begun = False
 
@@ -260,12 +369,11 @@ class _Unit:
         s = self._s
         conn = self._conn = s._connection()
         local = s._local
-        if local.mode is not self._mode:  # settings change only between transactions
-            conn.isolation_level, conn.read_only, conn.autocommit = self._mode
-            local.mode = self._mode
         cur = local.cur
-        if cur is None or cur.closed or cur.connection is not conn:
-            cur = local.cur = psycopg.RawCursor(conn)
+        if cur is None or cur.connection is not conn:
+            cur = local.cur = _WireCursor(conn)
+        cur.begin = _READ if self._mode is _READ else None
+        self._cur = cur
         tx = self._tx = SqlTx(cur, s._dialect, s._decoded)
         if self._mode is _WRITE:
             tx.before_write = self._begin
@@ -276,12 +384,8 @@ class _Unit:
         ran each in its own snapshot, as they would have inside (READ COMMITTED)."""
         if not self._begun:
             self._begun = True
-            assert self._conn is not None
-            # libpq's own blocking exec: a cursor's execute costs twice the CPU here.
-            done = self._conn.pgconn.exec_(b"BEGIN ISOLATION LEVEL READ COMMITTED")
-            if done.status != psycopg.pq.ExecStatus.COMMAND_OK:
-                message = (done.error_message or b"").decode(errors="replace")
-                raise psycopg.OperationalError(f"BEGIN failed: {message}")
+            assert self._cur is not None
+            self._cur._command(_WRITE)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -307,7 +411,10 @@ class _Unit:
             PostgresStorage._rollback(conn)
             raise
         try:
-            conn.commit()  # nothing to send when no transaction is open
+            if conn.pgconn.transaction_status != _IDLE:
+                cur = self._cur
+                assert cur is not None
+                cur._command(b"COMMIT")
         except psycopg.Error as error:
             PostgresStorage._rollback(conn)
             raise _translate(error, "COMMIT") from error

@@ -1,0 +1,103 @@
+"""PostgreSQL's statement path (``postgres._WireCursor``): each statement is prepared once
+per connection and kept across rolled-back units; past the cap, statements run unprepared.
+Either way a market story ends exactly as it does on ``memory://``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import _pg
+import microkit as mk
+from microkit import Actor, Money
+from microkit.clock import FrozenClock
+from microkit.errors import Conflict, InvalidTransition
+from microkit.storage.records import SERVICES
+from microkit.testing.storage import service
+
+psycopg = pytest.importorskip("psycopg")
+postgres = pytest.importorskip("microkit.storage.postgres")
+
+STAFF, AMAL, OMAR = Actor.staff("admin"), Actor.user("amal"), Actor.user("omar")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with _pg.fresh_schema_url(_pg.require_postgres()) as url:
+        yield url
+
+
+def story(url: str) -> dict[str, Any]:
+    """Two orders (one accepted after a revision, one cancelled), a refused command
+    between them, clearance; what a user of the market can see at the end."""
+    clock = FrozenClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    market = mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(), clock=clock,
+                                 load_entry_points=False)
+    try:
+        market.catalog.add_category("design", names={"ar": "تصميم"}, by=STAFF)
+        for user in ("amal", "omar"):
+            market.users.register(user, display_name=user)
+        svc = market.catalog.create_service(
+            by=OMAR, category="design", title="تصميم شعار", description="شعار بسيط",
+            price=Money.of("25", "USD"), delivery_days=3)
+        market.catalog.approve(svc.id, by=STAFF)
+        first = market.orders.place(svc.id, by=AMAL)
+        market.payments.pay(first.id, by=AMAL, gateway="sandbox", idempotency_key="p1")
+        with pytest.raises(InvalidTransition):
+            market.orders.accept(first.id, by=AMAL)  # never delivered
+        market.orders.start(first.id, by=OMAR)
+        market.orders.deliver(first.id, by=OMAR, message="المسودة")
+        market.orders.request_revision(first.id, by=AMAL, reason="لون آخر")
+        market.orders.deliver(first.id, by=OMAR, message="النهائي")
+        market.orders.accept(first.id, by=AMAL)
+        second = market.orders.place(svc.id, by=AMAL)
+        market.payments.pay(second.id, by=AMAL, gateway="sandbox", idempotency_key="p2")
+        clock.advance(days=3)  # the seller let the start window pass
+        market.orders.cancel(second.id, by=AMAL)
+        clock.advance(days=30)
+        market.tick()
+        report = market.ledger.verify()
+        return {
+            "ok": report.ok,
+            "transactions": report.transactions,
+            "balances": {u: market.ledger.balance(u) for u in ("amal", "omar")},
+            "states": [market.orders.get(o.id).state for o in (first, second)],
+            "events": [(e.name, e.subject == first.id) for e in market.events.read(limit=1000)],
+        }
+    finally:
+        market.close()
+
+
+@pytest.mark.parametrize("cap", [0, 2048], ids=["unprepared", "prepared"])
+def test_a_story_ends_as_on_memory(pg_url: str, cap: int,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres, "_MAX_PREPARED", cap)
+    on_postgres = story(pg_url)
+    assert on_postgres["ok"] and on_postgres["transactions"] > 0
+    assert on_postgres == story("memory://")
+
+
+def test_statements_stay_prepared_after_a_rolled_back_unit(pg_url: str) -> None:
+    storage = postgres.PostgresStorage(pg_url)
+    try:
+        def prepared() -> int:
+            with storage.read() as tx:
+                tx.get(SERVICES, "sv1")
+                cur = tx.cursor
+                cur.execute("SELECT count(*) FROM pg_prepared_statements")
+                return int(cur.fetchone()[0])
+
+        with storage.write() as tx:
+            tx.add(SERVICES, service("sv1", title="first"))
+        before = prepared()
+        with pytest.raises(Conflict), storage.write() as tx:
+            tx.add(SERVICES, service("sv1", title="second"))
+        assert before > 0 and prepared() >= before
+        with storage.read() as tx:
+            found = tx.get(SERVICES, "sv1")
+        assert found is not None and found.title == "first"
+    finally:
+        storage.close()
