@@ -162,6 +162,33 @@ def test_capture_for_a_cancelled_order_lands_on_the_buyer_balance(seeded: World)
     assert m.ledger.verify().ok
 
 
+@pytest.mark.parametrize("meanwhile", ["cancelled", "paid with another key"])
+def test_an_order_that_changes_while_the_card_is_charged(
+    seeded: World, monkeypatch: pytest.MonkeyPatch, meanwhile: str
+) -> None:
+    # pay() records the answer starting from what its pre-check read: the order's
+    # change must still win, and the charge land on the buyer's balance.
+    m, amal = seeded.market, seeded.amal
+    order = seeded.place()
+    charge = SandboxGateway.create_charge
+
+    def racing(self: SandboxGateway, request: ChargeRequest) -> ChargeResult:
+        monkeypatch.setattr(SandboxGateway, "create_charge", charge)
+        if meanwhile == "cancelled":
+            m.orders.cancel(order.id, by=amal)
+        else:
+            m.payments.pay(order.id, by=amal, gateway="sandbox", idempotency_key="other")
+        return charge(self, request)
+
+    monkeypatch.setattr(SandboxGateway, "create_charge", racing)
+    payment = m.payments.pay(order.id, by=amal, gateway="sandbox", idempotency_key="late")
+    assert payment.state == "succeeded"
+    expected = "cancelled" if meanwhile == "cancelled" else "paid"
+    assert m.orders.get(order.id).state == expected
+    assert m.ledger.balance("amal").available == order.total  # the late charge, unapplied
+    assert m.ledger.verify().ok
+
+
 def test_webhook_for_an_unknown_charge_moves_nothing(seeded: World) -> None:
     m = seeded.market
     before = seeded.snapshot()["balances"]

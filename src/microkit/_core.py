@@ -64,11 +64,13 @@ def new_id(prefix: str) -> str:
 class Unit:
     """One command in progress: its transaction, its time, the events it appends."""
 
-    __slots__ = ("events", "now", "tx")
+    __slots__ = ("attempt", "events", "now", "tx")
 
-    def __init__(self, tx: Tx, now: dt.datetime) -> None:
+    def __init__(self, tx: Tx, now: dt.datetime, attempt: int = 1) -> None:
         self.tx = tx
         self.now = now
+        #: 1, then 2, … when a concurrent change made :meth:`Core.run` run it again.
+        self.attempt = attempt
         self.events: list[Event] = []
 
     def emit(self, name: str, subject: str, actor: str, data: Mapping[str, Any]) -> None:
@@ -147,7 +149,7 @@ class Core:
             stored: list[Event] = []
             try:
                 with self.storage.write() as tx:
-                    unit = Unit(tx, now or self.clock.now())
+                    unit = Unit(tx, now or self.clock.now(), attempt)
                     result = command(unit)
                     if unit.events:
                         for project in self.projectors:

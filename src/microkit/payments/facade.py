@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -24,7 +24,7 @@ from ..escrow import ledger
 from ..money import Money
 from ..orders.facade import role_of
 from ..orders.model import Order
-from ..storage.base import Timer, Tx, prefetch
+from ..storage.base import RecordKind, Timer, Tx, assume_read, prefetch
 from ..storage.records import ORDERS, PAYMENT_LINKS, PAYMENTS, REFUNDS
 from . import _settle, _webhooks, refunds
 from ._settle import funding_account
@@ -160,7 +160,12 @@ class PaymentsFacade:
         def again(tx: Tx) -> None:
             check(tx)
 
-        return self._charge(gw, template, by, description, recheck=again)
+        # The unit recording the answer starts from what ``check`` just read: it saves
+        # the orders compare-and-set and adds the payment, so a change meanwhile makes
+        # it run again on fresh reads. (A split payment's hold adds the payment first.)
+        seen: list[tuple[RecordKind[Any], str, Any]] = [] if from_balance is not None else [
+            (PAYMENTS, pid, known), *((ORDERS, o.id, o) for o in orders)]
+        return self._charge(gw, template, by, description, recheck=again, seen=seen)
 
     def top_up(
         self, amount: Money, *, by: Actor, gateway: str, idempotency_key: str
@@ -376,8 +381,13 @@ class PaymentsFacade:
     def _charge(
         self, gw: Gateway, template: Payment, by: Actor, description: str,
         recheck: Callable[[Tx], None],
+        seen: Sequence[tuple[RecordKind[Any], str, Any]] = (),
     ) -> Payment:
-        """Call the gateway outside any transaction, then record its answer in one."""
+        """Call the gateway outside any transaction, then record its answer in one.
+
+        ``seen``: records a pre-check read, which the recording unit may take as read
+        on its first attempt (:func:`~microkit.storage.base.assume_read`).
+        """
         core, pid, name = self._core, template.id, template.gateway
         if template.from_balance is not None:
             core.run(lambda u: self._hold(u, template, recheck))
@@ -400,9 +410,16 @@ class PaymentsFacade:
             )
 
         def record(u: Unit) -> Payment:
-            if result.reference:  # everything record_answer reads first, in one go
+            link = None if result.reference is None else _settle.charge_link(
+                name, result.reference)
+            if u.attempt == 1 and seen:
+                for kind, key, record in seen:
+                    assume_read(u.tx, kind, key, record)
+                if link is not None:  # a webhook's placeholder there: the add fails, and
+                    assume_read(u.tx, PAYMENT_LINKS, link, None)  # the retry reads it
+            if link is not None:  # everything record_answer reads first, in one go
                 u.prefetch((PAYMENTS, pid), *((ORDERS, oid) for oid in template.order_ids),
-                           (PAYMENT_LINKS, _settle.charge_link(name, result.reference)))
+                           (PAYMENT_LINKS, link))
             recheck(u.tx)
             return _settle.record_answer(core, u, template, result, by)
 

@@ -379,6 +379,14 @@ class SqlTx:
         self._seen[at] = record
         return record
 
+    def assume_read(self, kind: RecordKind[T], key: str, record: T | None) -> None:
+        """See :func:`microkit.storage.base.assume_read`: as if :meth:`get` had read it."""
+        at = (kind.table, key)
+        if at not in self._seen:
+            if record is None:
+                self._absent.add(at)
+            self._seen[at] = record
+
     def prefetch(self, wanted: Sequence[tuple[RecordKind[Any], str | KeyFrom]]) -> None:
         """Read several records in one statement, so the ``get`` of each that follows is
         answered from this unit of work (a client/server engine pays per statement).

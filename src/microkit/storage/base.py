@@ -17,8 +17,8 @@ from ..money import Currency
 from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
 
 __all__ = [
-    "KeyFrom", "RecordKind", "Storage", "Timer", "Tx", "append_then", "post_then", "prefetch",
-    "quick_read",
+    "KeyFrom", "RecordKind", "Storage", "Timer", "Tx", "append_then", "assume_read", "post_then",
+    "prefetch", "quick_read",
 ]
 
 T = TypeVar("T")
@@ -300,6 +300,24 @@ def prefetch(tx: Tx, *wanted: tuple[RecordKind[Any], str | KeyFrom]) -> None:
     fetch = getattr(tx, "prefetch", None)
     if fetch is not None:
         fetch(wanted)
+
+
+def assume_read(tx: Tx, kind: RecordKind[T], key: str, record: T | None) -> None:
+    """Let a unit of work take ``record`` (None: missing) as what it read at ``key``,
+    without reading it: what a pre-check of the same command read just before.
+
+    Only for a record the unit then writes with a check (adds it if missing, or
+    saves it compare-and-set), or reads only for what never changes: if the record
+    changed meanwhile, that write fails with
+    :class:`~microkit.errors.ConcurrentUpdate`, and the command runs again, reading
+    afresh. Give it only on a command's first attempt. A storage whose unit of work
+    has the optional method ``assume_read(kind, key, record)`` skips the read (a
+    client/server engine pays a round trip per statement); for any other this does
+    nothing, and the unit reads as usual.
+    """
+    take = getattr(tx, "assume_read", None)
+    if take is not None:
+        take(kind, key, record)
 
 
 def quick_read(storage: Storage) -> AbstractContextManager[Tx]:
