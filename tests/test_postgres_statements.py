@@ -14,7 +14,7 @@ import _pg
 import microkit as mk
 from microkit import Actor, Money
 from microkit.clock import FrozenClock
-from microkit.errors import Conflict, InvalidTransition
+from microkit.errors import Conflict, InvalidTransition, StorageError
 from microkit.storage.records import SERVICES
 from microkit.testing.storage import service
 
@@ -99,5 +99,20 @@ def test_statements_stay_prepared_after_a_rolled_back_unit(pg_url: str) -> None:
         with storage.read() as tx:
             found = tx.get(SERVICES, "sv1")
         assert found is not None and found.title == "first"
+    finally:
+        storage.close()
+
+
+def test_a_unit_whose_failed_statement_was_swallowed_commits_nothing(pg_url: str) -> None:
+    storage = postgres.PostgresStorage(pg_url)
+    try:
+        with pytest.raises(StorageError, match="nothing was committed"), \
+                storage.write() as tx:
+            tx.add(SERVICES, service("sv1"))
+            cur = tx.cursor  # sends the add
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                cur.execute("SELECT 1 / 0")
+        with storage.read() as tx:
+            assert tx.get(SERVICES, "sv1") is None
     finally:
         storage.close()

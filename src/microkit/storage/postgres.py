@@ -121,6 +121,7 @@ def _translate(exc: psycopg.Error, what: str) -> Exception:
 #: Prepared statements a connection keeps at most; past that a new text goes unprepared.
 _MAX_PREPARED: Final = 2048
 _IDLE: Final = pq.TransactionStatus.IDLE
+_INERROR: Final = pq.TransactionStatus.INERROR
 _OK: Final = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK,
                         pq.ExecStatus.EMPTY_QUERY})
 
@@ -130,7 +131,7 @@ class _WireCursor:
     """The cursor a unit of work uses: each statement prepared once per connection and then
     executed through libpq directly, its values converted by psycopg's own (compiled)
     adapters. A psycopg cursor runs the same statement through Python layers costing
-    about as much CPU as the server spends on it; the unit of work needs none of them.
+    some 30 µs of CPU each; the unit of work needs none of them.
 
     Values go as text with no declared types, so the server infers each from its use,
     as it would for a literal (the statements cast where the use says nothing);
@@ -139,8 +140,6 @@ class _WireCursor:
 
     __slots__ = ("_adapt", "_names", "_pgconn", "_result", "_row", "_slow", "begin",
                  "connection", "rowcount")
-
-    closed: Final = False
 
     def __init__(self, conn: _Conn) -> None:
         self.connection = conn
@@ -411,7 +410,11 @@ class _Unit:
             PostgresStorage._rollback(conn)
             raise
         try:
-            if conn.pgconn.transaction_status != _IDLE:
+            status = conn.pgconn.transaction_status
+            if status == _INERROR:  # the server would answer COMMIT with a silent ROLLBACK
+                raise pg_errors.InFailedSqlTransaction(
+                    "a statement of this unit of work failed; nothing was committed")
+            if status != _IDLE:
                 cur = self._cur
                 assert cur is not None
                 cur._command(b"COMMIT")
