@@ -116,3 +116,24 @@ def test_a_unit_whose_failed_statement_was_swallowed_commits_nothing(pg_url: str
             assert tx.get(SERVICES, "sv1") is None
     finally:
         storage.close()
+
+
+def test_a_connection_the_server_dropped_is_replaced(pg_url: str) -> None:
+    storage = postgres.PostgresStorage(pg_url)
+    try:
+        with storage.write() as tx:
+            tx.add(SERVICES, service("sv1"))
+        with storage.read() as tx:
+            cur = tx.cursor
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(StorageError), storage.read() as tx:
+            tx.get(SERVICES, "sv1")
+        with storage.write() as tx:  # a new connection, its statements prepared afresh
+            tx.add(SERVICES, service("sv2"))
+        with storage.read() as tx:
+            assert tx.get(SERVICES, "sv1") is not None and tx.get(SERVICES, "sv2") is not None
+    finally:
+        storage.close()
