@@ -825,7 +825,7 @@ def _posting_shape(txn: LedgerTransaction) -> tuple[int, int]:
 
 def _journal_row(txn: LedgerTransaction) -> list[Any]:
     """A ``ledger_transactions`` row: id, kind, currency, at, body, postings (as JSON)."""
-    lines = json.dumps([[p.account, p.amount] for p in txn.postings], ensure_ascii=False)
+    lines = dumps_json([[p.account, p.amount] for p in txn.postings])
     return [txn.id, txn.kind, txn.currency.code, iso(txn.at), txn.body, lines]
 
 
