@@ -409,14 +409,14 @@ class PaymentsFacade:
                 f"{name}: charge {pid} failed: {result.failure or 'declined'}", gateway=name
             )
 
+        link = None if result.reference is None else _settle.charge_link(name, result.reference)
+        if seen and link is not None:  # a webhook's placeholder there: the add of the link
+            seen = (*seen, (PAYMENT_LINKS, link, None))  # fails, and the retry reads it
+
         def record(u: Unit) -> Payment:
-            link = None if result.reference is None else _settle.charge_link(
-                name, result.reference)
-            if u.attempt == 1 and seen:
-                for kind, key, record in seen:
-                    assume_read(u.tx, kind, key, record)
-                if link is not None:  # a webhook's placeholder there: the add fails, and
-                    assume_read(u.tx, PAYMENT_LINKS, link, None)  # the retry reads it
+            if u.attempt == 1:
+                for kind, key, found in seen:
+                    assume_read(u.tx, kind, key, found)
             if link is not None:  # everything record_answer reads first, in one go
                 u.prefetch((PAYMENTS, pid), *((ORDERS, oid) for oid in template.order_ids),
                            (PAYMENT_LINKS, link))

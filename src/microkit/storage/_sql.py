@@ -370,22 +370,20 @@ class SqlTx:
 
     def _read(self, kind: RecordKind[T], key: str, text: str | None) -> T | None:
         """Remember what this unit read at ``key``: the record, or that it is missing."""
-        at = (kind.table, key)
-        if text is None:
-            self._absent.add(at)
-            self._seen[at] = None
-            return None
-        record: T = self._decoded.decode(kind, key, text)
-        self._seen[at] = record
+        record: T | None = None if text is None else self._decoded.decode(kind, key, text)
+        self._saw((kind.table, key), record)
         return record
+
+    def _saw(self, at: tuple[str, str], record: Any) -> None:
+        if record is None:
+            self._absent.add(at)
+        self._seen[at] = record
 
     def assume_read(self, kind: RecordKind[T], key: str, record: T | None) -> None:
         """See :func:`microkit.storage.base.assume_read`: as if :meth:`get` had read it."""
         at = (kind.table, key)
         if at not in self._seen:
-            if record is None:
-                self._absent.add(at)
-            self._seen[at] = record
+            self._saw(at, record)
 
     def prefetch(self, wanted: Sequence[tuple[RecordKind[Any], str | KeyFrom]]) -> None:
         """Read several records in one statement, so the ``get`` of each that follows is

@@ -316,16 +316,16 @@ class PostgresStorage:
 
     def write(self) -> AbstractContextManager[SqlTx]:
         """A read-write unit of work (READ COMMITTED; see the module docstring)."""
-        return _Unit(self, _WRITE)
+        return _Unit(self, on_write=_BEGIN_WRITE)
 
     def read(self) -> AbstractContextManager[SqlTx]:
         """A read-only unit of work over one snapshot (REPEATABLE READ READ ONLY)."""
-        return _Unit(self, _READ)
+        return _Unit(self, first=_BEGIN_READ)
 
     def quick_read(self) -> AbstractContextManager[SqlTx]:
         """A read-only unit of work without a transaction: each statement sees the latest
         committed data (see :func:`microkit.storage.base.quick_read`)."""
-        return _Unit(self, _QUICK)
+        return _Unit(self)
 
     def schema_version(self) -> int:
         return self._version
@@ -341,40 +341,43 @@ class PostgresStorage:
         self._local = threading.local()
 
 
-#: Unit modes, each the BEGIN it sends (connections are in autocommit otherwise). A read
-#: unit begins before its first statement; a write unit reads outside a transaction and
-#: begins at its first write (``SqlTx.before_write``); a quick read never begins one.
-_READ: Final = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-_WRITE: Final = b"BEGIN ISOLATION LEVEL READ COMMITTED"
-_QUICK: Final = b"-- no transaction"
+#: What units send to begin (connections are in autocommit otherwise).
+_BEGIN_READ: Final = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+_BEGIN_WRITE: Final = b"BEGIN ISOLATION LEVEL READ COMMITTED"
 
 
 @final
 class _Unit:
     """``with storage.write() as tx``: one transaction on this thread's connection;
-    commit, or roll back on an error. A plain context manager: entered once per command."""
+    commit, or roll back on an error. A plain context manager: entered once per command.
 
-    __slots__ = ("_begun", "_conn", "_cur", "_mode", "_s", "_tx")
+    ``first``: sent before its first statement (a read unit's snapshot); ``on_write``:
+    sent before its first write (a write unit reads outside a transaction until then);
+    neither: no transaction (a quick read).
+    """
 
-    def __init__(self, storage: PostgresStorage, mode: bytes) -> None:
+    __slots__ = ("_begun", "_cur", "_first", "_on_write", "_s", "_tx")
+
+    def __init__(self, storage: PostgresStorage, *, first: bytes | None = None,
+                 on_write: bytes | None = None) -> None:
         self._s = storage
-        self._mode = mode
-        self._conn: _Conn | None = None
+        self._first = first
+        self._on_write = on_write
         self._cur: _WireCursor | None = None
         self._tx: SqlTx | None = None
         self._begun = False
 
     def __enter__(self) -> SqlTx:
         s = self._s
-        conn = self._conn = s._connection()
+        conn = s._connection()
         local = s._local
         cur = local.cur
         if cur is None or cur.connection is not conn:
             cur = local.cur = _WireCursor(conn)
-        cur.begin = _READ if self._mode is _READ else None
+        cur.begin = self._first
         self._cur = cur
         tx = self._tx = SqlTx(cur, s._dialect, s._decoded)
-        if self._mode is _WRITE:
+        if self._on_write is not None:
             tx.before_write = self._begin
         return tx
 
@@ -383,20 +386,21 @@ class _Unit:
         ran each in its own snapshot, as they would have inside (READ COMMITTED)."""
         if not self._begun:
             self._begun = True
-            assert self._cur is not None
-            self._cur._command(_WRITE)
+            assert self._cur is not None and self._on_write is not None
+            self._cur._command(self._on_write)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        conn, tx = self._conn, self._tx
-        assert conn is not None and tx is not None
+        cur, tx = self._cur, self._tx
+        assert cur is not None and tx is not None
+        conn = cur.connection
         if exc_type is not None:
             PostgresStorage._rollback(conn)
             if isinstance(exc, psycopg.Error):
                 raise _translate(exc, "statement") from exc
             return
         try:
-            if self._mode is _WRITE and not self._begun and tx.held_alone():
+            if self._on_write is not None and not self._begun and tx.held_alone():
                 # One statement of what was held back, its checks in the server: it
                 # commits or fails by itself, without BEGIN and COMMIT round trips
                 # (unless a posting's limits failed: then it went in a transaction).
@@ -415,8 +419,6 @@ class _Unit:
                 raise pg_errors.InFailedSqlTransaction(
                     "a statement of this unit of work failed; nothing was committed")
             if status != _IDLE:
-                cur = self._cur
-                assert cur is not None
                 cur._command(b"COMMIT")
         except psycopg.Error as error:
             PostgresStorage._rollback(conn)
