@@ -139,3 +139,10 @@ def test_every_transition_and_role_in_state(state: str) -> None:
 def test_every_state_is_covered() -> None:
     assert set(PATHS) == set(ORDER_PROCESS.states)
     assert ORDER_PROCESS.terminal == {"completed", "cancelled", "expired", "settled"}
+
+
+def test_the_events_a_command_may_append() -> None:
+    assert ORDER_PROCESS.events_of("accept") == {"order.completed"}
+    assert ORDER_PROCESS.events_of("cancel") == {"order.cancelled"}
+    assert ORDER_PROCESS.events_of("start") == {"order.started"}
+    assert ORDER_PROCESS.events_of("no_such_command") == frozenset()

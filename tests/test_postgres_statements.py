@@ -5,6 +5,7 @@ Either way a market story ends exactly as it does on ``memory://``."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -137,3 +138,45 @@ def test_a_connection_the_server_dropped_is_replaced(pg_url: str) -> None:
             assert tx.get(SERVICES, "sv1") is not None and tx.get(SERVICES, "sv2") is not None
     finally:
         storage.close()
+
+
+def test_an_order_command_reads_ahead_what_its_events_need(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting counts nothing for the seller, so it reads the order alone; a delivery
+    reads the seller's metrics (and user) with it; acceptance also the seller's level
+    and the seller-buyer pair, all in the command's first statement."""
+    sent: list[str] = []
+    execute = postgres._WireCursor.execute
+
+    def record(self: Any, sql: str, params: Any = (), /) -> None:
+        sent.append(sql)
+        execute(self, sql, params)
+
+    market = mk.Marketplace.open(pg_url, config=mk.MarketConfig.khamsat(),
+                                 load_entry_points=False)
+    try:
+        market.catalog.add_category("design", names={"ar": "تصميم"}, by=STAFF)
+        for user in ("amal", "omar"):
+            market.users.register(user, display_name=user)
+        svc = market.catalog.create_service(
+            by=OMAR, category="design", title="تصميم شعار", description="شعار بسيط",
+            price=Money.of("25", "USD"), delivery_days=3)
+        market.catalog.approve(svc.id, by=STAFF)
+        order = market.orders.place(svc.id, by=AMAL)
+        market.payments.pay(order.id, by=AMAL, gateway="sandbox", idempotency_key="p1")
+        monkeypatch.setattr(postgres._WireCursor, "execute", record)
+        read: dict[str, set[str]] = {}
+        for command, by, params in [("start", OMAR, {}), ("deliver", OMAR, {"message": "تم"}),
+                                    ("accept", AMAL, {})]:
+            sent.clear()
+            getattr(market.orders, command)(order.id, by=by, **params)
+            assert sent[0].startswith("SELECT")
+            read[command] = set(re.findall(r"FROM (\w+) WHERE", sent[0]))
+        assert market.orders.get(order.id).state == "completed"
+        assert market.ledger.verify().ok
+    finally:
+        market.close()
+    assert read["start"] == {"orders"}
+    assert read["deliver"] == {"orders", "seller_metrics", "users"}
+    assert read["accept"] == {"orders", "seller_metrics", "users", "seller_levels",
+                              "seller_buyers"}

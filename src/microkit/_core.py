@@ -44,6 +44,12 @@ __all__ = ["Core", "Unit", "new_id"]
 
 R = TypeVar("R")
 T = TypeVar("T")
+
+#: ``(kind, columns, events)`` in :attr:`Core.read_with`: the record of ``kind`` keyed by
+#: ``columns`` of the record being read, read along with it by commands that append any
+#: of ``events`` (None: by every command).
+ReadWith = tuple[RecordKind[Any], tuple[str, ...], frozenset[str] | None]
+
 log = logging.getLogger("microkit")
 
 #: Attempts of one command when another command changed the same record first.
@@ -138,9 +144,10 @@ class Core:
         #: (seller metrics, aggregates), so they are never out of step with the facts.
         self.projectors: list[Callable[[Unit, list[Event]], None]] = []
         #: Records that commands on a record of a table also read, keyed by one of its
-        #: fixed columns (an order's: its seller's metrics and level): :meth:`need` reads
-        #: them with it, in one statement where the storage can.
-        self.read_with: dict[str, list[tuple[RecordKind[Any], tuple[str, ...]]]] = {}
+        #: fixed columns (an order's: its seller's metrics and level), and the events of
+        #: the commands that read them (None: every command): :meth:`need` reads them
+        #: with it, in one statement where the storage can.
+        self.read_with: dict[str, list[ReadWith]] = {}
         self.market: Marketplace | None = None
 
     def run(self, command: Callable[[Unit], R], *, now: dt.datetime | None = None) -> R:
@@ -164,10 +171,15 @@ class Core:
             return result
         raise AssertionError("unreachable")
 
-    def need(self, u: Unit, kind: RecordKind[T], key: str, what: str) -> T:
+    def need(self, u: Unit, kind: RecordKind[T], key: str, what: str,
+             events: frozenset[str] | None = None) -> T:
         """``u.need(kind, key, what)``, reading what :attr:`read_with` lists for ``kind``
-        along with it."""
-        related = self.read_with.get(kind.table)
+        along with it: what commands appending any of ``events`` read (None: all of it).
+
+        Reading ahead only saves round trips; a record it skipped is read when needed.
+        """
+        related = [(other, columns) for other, columns, by in self.read_with.get(kind.table, ())
+                   if events is None or by is None or not by.isdisjoint(events)]
         if related and hasattr(u.tx, "prefetch"):  # else reading ahead is no use
             u.prefetch((kind, key), *((other, KeyFrom(kind, key, columns))
                                       for other, columns in related))

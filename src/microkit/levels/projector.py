@@ -156,14 +156,19 @@ def _reads(events: Iterable[Event]) -> list[tuple[RecordKind[Any], str]]:
     return wanted
 
 
-#: What an order command reads through this projector (every order event: the seller's
-#: metrics, and the user for a first record; completion: the seller-buyer pair) and
-#: :func:`~.privileges.clearance_days` (on release: the seller's level), by the order's
-#: columns that make their keys: registered in ``core.read_with``, so they are read with
-#: the order.
+#: The order events that release escrow to the seller: :func:`~.privileges.clearance_days`
+#: reads the seller's level then, and this projector the seller-buyer pair.
+_RELEASES: Final = frozenset({"order.completed", "order.dispute_resolved"})
+
+#: What an order command reads through this projector (the events it counts: the
+#: seller's metrics, and the user for a first record; completion: the seller-buyer pair)
+#: and :func:`~.privileges.clearance_days` (on release: the seller's level), by the
+#: order's columns that make their keys, and the events of the commands that read them:
+#: registered in ``core.read_with``, so they are read with the order.
 ORDER_READS: Final = (
-    (SELLER_METRICS, ("seller_id",)), (USERS, ("seller_id",)),
-    (SELLER_LEVELS, ("seller_id",)), (SELLER_BUYERS, ("seller_id", "buyer_id")),
+    (SELLER_METRICS, ("seller_id",), _EVENTS), (USERS, ("seller_id",), _EVENTS),
+    (SELLER_LEVELS, ("seller_id",), _RELEASES),
+    (SELLER_BUYERS, ("seller_id", "buyer_id"), _RELEASES),
 )
 
 

@@ -222,9 +222,10 @@ class OrdersFacade:
 
     def _run(self, order_id: str, command: str, by: Actor, **params: Any) -> Order:
         core = self._core
+        events = core.process.events_of(command)
 
         def run(u: Unit) -> Order:
-            order = core.need(u, ORDERS, order_id, "order")
+            order = core.need(u, ORDERS, order_id, "order", events)
             return apply_transition(core, u, order, command, by, params)
 
         return core.run(run)
@@ -421,14 +422,14 @@ class OrdersFacade:
     def _apply(self, order_id: str, transition: str, by: Actor, **params: Any) -> Order:
         """Run one named transition (tests of the table; commands choose theirs)."""
         core = self._core
+        t = core.process.get(transition)
 
         def run(u: Unit) -> Order:
-            order = core.need(u, ORDERS, order_id, "order")
+            order = core.need(u, ORDERS, order_id, "order", frozenset({t.event}))
             role = role_of(order, by)
             if role is None:
                 raise PermissionDenied(f"{by} is neither the buyer nor the seller of order"
                                        f" {order_id}", actor=str(by), action=transition)
-            t = core.process.get(transition)
             facts = _facts(u, order, t.guards, t.effects, core)
             outcome = core.process.apply(order, t, role=role, actor=str(by),
                                          config=core.config, now=u.now,

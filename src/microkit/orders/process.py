@@ -193,6 +193,17 @@ class Process:
         """The guards and the effects of every transition ``command`` may mean in ``state``."""
         return self._steps_by_command.get((command, state), (frozenset(), frozenset()))
 
+    @functools.cached_property
+    def _events_by_command(self) -> dict[str, frozenset[str]]:
+        table: dict[str, set[str]] = {}
+        for t in self.transitions:
+            table.setdefault(t.command_name, set()).add(t.event)
+        return {command: frozenset(events) for command, events in table.items()}
+
+    def events_of(self, command: str) -> frozenset[str]:
+        """The events the transitions ``command`` may mean append (empty if none)."""
+        return self._events_by_command.get(command, frozenset())
+
     def candidates(self, command: str, state: str) -> tuple[Transition, ...]:
         """The transitions ``command`` may mean in ``state``, in table order."""
         return tuple(self._by_command.get((command, state), ()))
