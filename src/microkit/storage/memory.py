@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, final
 
@@ -74,6 +74,8 @@ class _MemoryTx:
         if key in table:
             raise Conflict(f"{kind.table} {key!r} exists already", key=key)
         self._set(table, key, record)
+        for column, keys in self._s.by_fixed.get(kind.table, {}).items():
+            keys.setdefault(kind.index[column](record), set()).add(key)
 
     def save(self, kind: RecordKind[T], record: T, expected_version: int) -> None:
         table = self._s.records.setdefault(kind.table, {})
@@ -100,7 +102,12 @@ class _MemoryTx:
         table: dict[str, T] = self._s.records.get(kind.table, {})
         getters = [(kind.index[col], value) for col, value in where.items()]
         sort_key = kind.key if order_by == "key" else kind.index[order_by]
-        rows = [r for r in table.values() if all(g(r) == v for g, v in getters)]
+        candidates: Iterable[T] = table.values()
+        fixed = next((col for col in where if col in kind.fixed), None)
+        if fixed is not None:  # a seller's services, a buyer's orders: not a full scan
+            keys = self._s.keys_by_fixed(kind, fixed).get(where[fixed], ())
+            candidates = [table[k] for k in keys if k in table]
+        rows = [r for r in candidates if all(g(r) == v for g, v in getters)]
         rows.sort(key=lambda r: (sort_key(r) is None, sort_key(r)), reverse=descending)
         if after is not None:
             bound: Any = after
@@ -260,10 +267,25 @@ class MemoryStorage:
         self.search = MemorySearch()
         #: Project browse index.
         self.projects = MemoryProjectSearch()
+        #: table → fixed column → value → keys of the records with it; built on the first
+        #: ``find`` by that column, then kept by ``add``. A rolled-back add leaves its key
+        #: behind, so ``find`` checks every candidate (a fixed column never changes).
+        self.by_fixed: dict[str, dict[str, dict[Any, set[str]]]] = {}
         self._lock = threading.RLock()
 
     def write(self) -> _MemoryUnit:
         return _MemoryUnit(self)
+
+    def keys_by_fixed(self, kind: RecordKind[Any], column: str) -> dict[Any, set[str]]:
+        """The keys of ``kind``'s records by their value of the fixed ``column``."""
+        indexes = self.by_fixed.setdefault(kind.table, {})
+        found = indexes.get(column)
+        if found is None:
+            found = indexes[column] = {}
+            value_of = kind.index[column]
+            for key, record in self.records.get(kind.table, {}).items():
+                found.setdefault(value_of(record), set()).add(key)
+        return found
 
     read = write
 

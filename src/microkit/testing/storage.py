@@ -363,6 +363,21 @@ class StorageConformance:
             first = tx.find(SERVICES, {}, order_by="category", descending=True, limit=1)
             assert first[0].category == "c"
 
+    def test_find_by_a_fixed_column_after_adds_and_a_rollback(self, listed: Storage) -> None:
+        with listed.read() as tx:  # first asked before the adds below
+            assert len(tx.find(SERVICES, {"seller_id": "s3"})) == 0
+        with pytest.raises(Boom), listed.write() as tx:
+            tx.add(SERVICES, service("sv10", seller="s3"))
+            assert [s.id for s in tx.find(SERVICES, {"seller_id": "s3"})] == ["sv10"]
+            raise Boom("rolled back")
+        with listed.write() as tx:
+            tx.add(SERVICES, service("sv10", seller="s1"))  # the same key, another seller
+            tx.add(SERVICES, service("sv11", seller="s3"))
+        with listed.read() as tx:
+            assert [s.id for s in tx.find(SERVICES, {"seller_id": "s3"})] == ["sv11"]
+            assert [s.id for s in tx.find(SERVICES, {"seller_id": "s1"})] == [
+                "sv02", "sv04", "sv06", "sv08", "sv10"]
+
     def test_find_where_none_matches_null(self, storage: Storage) -> None:
         with storage.write() as tx:
             tx.add(CATEGORIES, Category(slug="design", names={"en": "Design"}))
