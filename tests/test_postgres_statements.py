@@ -31,20 +31,26 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+def market_with_service(url: str, clock: FrozenClock) -> tuple[mk.Marketplace, mk.Service]:
+    """A Khamsat market where the buyer amal may order seller omar's approved service."""
+    market = mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(), clock=clock,
+                                 load_entry_points=False)
+    market.catalog.add_category("design", names={"ar": "تصميم"}, by=STAFF)
+    for user in ("amal", "omar"):
+        market.users.register(user, display_name=user)
+    svc = market.catalog.create_service(
+        by=OMAR, category="design", title="تصميم شعار", description="شعار بسيط",
+        price=Money.of("25", "USD"), delivery_days=3)
+    market.catalog.approve(svc.id, by=STAFF)
+    return market, svc
+
+
 def story(url: str) -> dict[str, Any]:
     """Two orders (one accepted after a revision, one cancelled), a refused command
     between them, clearance; what a user of the market can see at the end."""
     clock = FrozenClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
-    market = mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(), clock=clock,
-                                 load_entry_points=False)
+    market, svc = market_with_service(url, clock)
     try:
-        market.catalog.add_category("design", names={"ar": "تصميم"}, by=STAFF)
-        for user in ("amal", "omar"):
-            market.users.register(user, display_name=user)
-        svc = market.catalog.create_service(
-            by=OMAR, category="design", title="تصميم شعار", description="شعار بسيط",
-            price=Money.of("25", "USD"), delivery_days=3)
-        market.catalog.approve(svc.id, by=STAFF)
         first = market.orders.place(svc.id, by=AMAL)
         market.payments.pay(first.id, by=AMAL, gateway="sandbox", idempotency_key="p1")
         with pytest.raises(InvalidTransition):
@@ -152,16 +158,8 @@ def test_an_order_command_reads_ahead_what_its_events_need(
         sent.append(sql)
         execute(self, sql, params)
 
-    market = mk.Marketplace.open(pg_url, config=mk.MarketConfig.khamsat(),
-                                 load_entry_points=False)
+    market, svc = market_with_service(pg_url, FrozenClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC)))
     try:
-        market.catalog.add_category("design", names={"ar": "تصميم"}, by=STAFF)
-        for user in ("amal", "omar"):
-            market.users.register(user, display_name=user)
-        svc = market.catalog.create_service(
-            by=OMAR, category="design", title="تصميم شعار", description="شعار بسيط",
-            price=Money.of("25", "USD"), delivery_days=3)
-        market.catalog.approve(svc.id, by=STAFF)
         order = market.orders.place(svc.id, by=AMAL)
         market.payments.pay(order.id, by=AMAL, gateway="sandbox", idempotency_key="p1")
         monkeypatch.setattr(postgres._WireCursor, "execute", record)
