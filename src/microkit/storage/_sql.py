@@ -446,6 +446,9 @@ class SqlTx:
         data = codec_for(kind.type).dumps(record)
         version = getattr(record, "version", None)
         at = (kind.table, key)
+        before = self._seen.get(at)
+        if before is not None:
+            kind.check_fixed(before, record)
         if self._pending.added(at):  # still to be inserted: insert this version instead
             add_values = [get(record) for get in kind.index.values()]
             self._pending.add_record(at, _statements(kind)[0],

@@ -51,6 +51,22 @@ class RecordKind(Generic[T]):
     def indexed_columns(self) -> frozenset[str]:
         return frozenset(self.index) if self.indexed is None else self.indexed
 
+    def check_fixed(self, before: T, after: T) -> None:
+        """Refuse a new version of a record that changes a :attr:`fixed` column.
+
+        Backends call it in ``save`` where they hold the stored version: a changed
+        column would be kept in the record's data but not where ``find`` looks.
+
+        Raises:
+            ValueError: naming the table, the key, the column and both values.
+        """
+        for column in self.fixed:
+            get = self.index[column]
+            if get(before) != get(after):
+                raise ValueError(
+                    f"{self.table} {self.key(after)!r}: {column} is fixed, cannot change"
+                    f" {get(before)!r} to {get(after)!r}")
+
 
 @attrs.frozen
 class Timer:

@@ -87,6 +87,7 @@ class _MemoryTx:
                 f" {expected_version}, found {getattr(current, 'version', None)})",
                 key=key,
             )
+        kind.check_fixed(current, record)
         self._set(table, key, record)
 
     def find(

@@ -307,6 +307,17 @@ class StorageConformance:
             assert tx.find(SERVICES, {"state": "pending"}) == []
             assert [s.id for s in tx.find(SERVICES, {"state": "approved"})] == ["sv1"]
 
+    def test_save_refuses_to_change_a_fixed_column(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            tx.add(SERVICES, service("sv1", seller="s1"))
+        with pytest.raises(ValueError, match="seller_id is fixed"), storage.write() as tx:
+            assert tx.get(SERVICES, "sv1") is not None  # the stored version, as commands read
+            tx.save(SERVICES, service("sv1", seller="s2", version=2), 1)
+        with storage.read() as tx:
+            kept = tx.get(SERVICES, "sv1")
+            assert kept is not None and (kept.seller_id, kept.version) == ("s1", 1)
+            assert [s.id for s in tx.find(SERVICES, {"seller_id": "s1"})] == ["sv1"]
+
     # -- find --------------------------------------------------------------------
 
     @pytest.fixture
@@ -678,8 +689,8 @@ class StorageConformance:
         def save(i: int) -> str:
             # Every racer read version 1 before the race (as a command's guard read would).
             with stores[i].write() as tx:
-                tx.save(SERVICES, service("sv1", seller=f"s{i}", version=2), 1)
-            return f"s{i}"
+                tx.save(SERVICES, service("sv1", title=f"t{i}", version=2), 1)
+            return f"t{i}"
 
         results = run_threads(save, self.race_threads)
         winners = [r for r in results if isinstance(r, str)]
@@ -687,7 +698,7 @@ class StorageConformance:
         assert all(isinstance(r, ConcurrentUpdate) for r in results if r not in winners), results
         with stores[0].read() as tx:
             found = tx.get(SERVICES, "sv1")
-        assert found is not None and found.version == 2 and found.seller_id == winners[0]
+        assert found is not None and found.version == 2 and found.title == winners[0]
 
     def test_racing_adds_of_one_key_let_exactly_one_win(
         self, open_storage: StorageFactory
