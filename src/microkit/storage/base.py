@@ -114,7 +114,9 @@ class Tx(Protocol):
     def save(self, kind: RecordKind[T], record: T, expected_version: int) -> None:
         """Replace a record whose stored ``version`` is ``expected_version`` (compare-and-set).
 
-        Raises :class:`~microkit.errors.Conflict` when another command changed it first.
+        Raises :class:`~microkit.errors.Conflict` when another command changed it first,
+        and ``ValueError`` when it changes a :attr:`RecordKind.fixed` column
+        (:meth:`RecordKind.check_fixed`).
         """
         ...
 
