@@ -314,8 +314,10 @@ class SqlTx:
         writes, posting, appending = held
         params: list[Any] = [p for _, args, _ in writes for p in args]
         limits = alone and posting is not None
+        shape: tuple[int, int] | None = None
         if posting is not None:
-            params += _posting_params(posting[0])
+            shape, posting_params = _posting_args(posting[0])
+            params += posting_params
             if limits:
                 params.append(posting[0].currency.code)
         events: Sequence[Event] = () if appending is None else appending[0]
@@ -326,8 +328,7 @@ class SqlTx:
                 params += (i, e.name, e.subject, e.actor, iso(e.at), dumps_json(e.data))
             sql = _sql_batched(
                 tuple(sql for sql, _, _ in writes), tuple(c is not None for _, _, c in writes),
-                None if posting is None else _posting_shape(posting[0]), limits,
-                len(part), self.dialect.append_lock)
+                shape, limits, len(part), self.dialect.append_lock)
             try:
                 self._cur.execute(self._q(sql), params)
             except Exception as exc:
@@ -347,7 +348,7 @@ class SqlTx:
             seqs = sorted(int(r[2]) for r in rows if r[0] == "e")
             stored += [Event(e.name, e.subject, e.actor, e.at, e.data, seq)
                        for e, seq in zip(part, seqs, strict=True)]
-            writes, posting, params, limits = [], None, [], False
+            writes, posting, shape, params, limits = [], None, None, [], False
         if appending is not None:
             appending[1](stored)
 
@@ -765,7 +766,7 @@ def _sql_batched(writes: tuple[str, ...], checked: tuple[bool, ...],
     (CTEs ``t``, ``p``, ``a``), with ``limits``: its id must be new and its accounts
     within :class:`~microkit.escrow.ledger.Limits`, else ``microkit_fail(-1)``;
     ``events``: how many to append (``e``, after ``lock``). Placeholders in that order:
-    each write's, the posting's (see :func:`_posting_params`), the limits' currency,
+    each write's, the posting's (see :func:`_posting_args`), the limits' currency,
     the events'.
     """
     ctes = [f"w{i} AS ({sql} RETURNING 1)" for i, sql in enumerate(writes)]
@@ -821,29 +822,26 @@ def _sql_batched(writes: tuple[str, ...], checked: tuple[bool, ...],
     return "WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(rows)
 
 
-def _posting_shape(txn: LedgerTransaction) -> tuple[int, int]:
-    """The posting's number of lines and of accounts (its SQL's shape)."""
-    return len(txn.postings), len(deltas(txn))
-
-
 def _journal_row(txn: LedgerTransaction) -> list[Any]:
     """A ``ledger_transactions`` row: id, kind, currency, at, body, postings (as JSON)."""
     lines = dumps_json([[p.account, p.amount] for p in txn.postings])
     return [txn.id, txn.kind, txn.currency.code, iso(txn.at), txn.body, lines]
 
 
-def _posting_params(txn: LedgerTransaction) -> list[Any]:
-    """The parameters of a posting's CTEs in :func:`_sql_batched`, in placeholder order:
-    the transaction, ``at``, the lines, the moves (each with whether its account is
-    floored: :func:`~microkit.escrow.ledger.limits_of`), the currency."""
+def _posting_args(txn: LedgerTransaction) -> tuple[tuple[int, int], list[Any]]:
+    """A posting's shape for :func:`_sql_batched` (its number of lines and of accounts)
+    and the parameters of its CTEs, in placeholder order: the transaction, ``at``, the
+    lines, the moves (each with whether its account is floored:
+    :func:`~microkit.escrow.ledger.limits_of`), the currency."""
     params = [*_journal_row(txn), iso(txn.at)]  # ``at`` again, for the postings
     for i, p in enumerate(txn.postings):
         params += (p.account, i, p.amount)
     floored = limits_of(txn).floored
-    for account, delta in sorted(deltas(txn).items()):  # one global lock order: no deadlocks
+    moves = sorted(deltas(txn).items())  # one global lock order: no deadlocks
+    for account, delta in moves:
         params += (account, delta, account in floored)
     params.append(txn.currency.code)
-    return params
+    return (len(txn.postings), len(moves)), params
 
 
 class _Pending:

@@ -124,6 +124,14 @@ _IDLE: Final = pq.TransactionStatus.IDLE
 _INERROR: Final = pq.TransactionStatus.INERROR
 _OK: Final = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK,
                         pq.ExecStatus.EMPTY_QUERY})
+_DONE: Final = frozenset({pq.ExecStatus.COMMAND_OK})
+
+
+def _checked(result: pq.abc.PGresult, ok: frozenset[pq.ExecStatus]) -> pq.abc.PGresult:
+    """``result``, or the psycopg error it carries."""
+    if result.status not in ok:
+        raise pg_errors.error_from_result(result, encoding="utf-8")
+    return result
 
 
 @final
@@ -168,10 +176,8 @@ class _WireCursor:
             result = pgconn.exec_prepared(name, cast("Sequence[bytes]", values))
         else:
             result = pgconn.exec_params(sql.encode(), values)
-        if result.status not in _OK:
-            self._result = None
-            raise pg_errors.error_from_result(result, encoding="utf-8")
-        self._result = result
+        self._result = None  # a failed statement leaves no rows to fetch
+        self._result = _checked(result, _OK)
         self._row = 0
         count = result.command_tuples
         self.rowcount = -1 if count is None else count
@@ -180,16 +186,12 @@ class _WireCursor:
         if len(self._names) >= _MAX_PREPARED:
             return b""
         name = b"mk%d" % len(self._names)
-        result = self._pgconn.prepare(name, sql.encode())
-        if result.status != pq.ExecStatus.COMMAND_OK:
-            raise pg_errors.error_from_result(result, encoding="utf-8")
+        _checked(self._pgconn.prepare(name, sql.encode()), _DONE)
         self._names[sql] = name
         return name
 
     def _command(self, sql: bytes) -> None:
-        result = self._pgconn.exec_(sql)
-        if result.status != pq.ExecStatus.COMMAND_OK:
-            raise pg_errors.error_from_result(result, encoding="utf-8")
+        _checked(self._pgconn.exec_(sql), _DONE)
 
     def executemany(self, sql: str, params: Any, /) -> None:
         slow = self._slow
