@@ -49,6 +49,28 @@ def test_same_key_for_another_order_conflicts(seeded: World) -> None:
     assert m.orders.get(second.id).state == "pending_payment"
 
 
+@pytest.mark.parametrize("second", ["balance", "split"])
+def test_same_key_through_another_gateway_or_split_conflicts(seeded: World, second: str) -> None:
+    # A pending card charge, then the same key again paid another way: were it taken
+    # for a retry, the order would be funded from the card that never paid.
+    m = seeded.market
+    order = seeded.place()
+    sandbox(seeded).outcome = "pending"
+    first = m.payments.pay(order.id, by=seeded.amal, gateway="sandbox", idempotency_key="k")
+    assert first.state == "pending"
+    before = seeded.snapshot()
+    with pytest.raises(mk.Conflict) as err:
+        if second == "balance":
+            m.payments.pay(order.id, by=seeded.amal, gateway="balance", idempotency_key="k")
+        else:
+            m.payments.pay_orders([order.id], by=seeded.amal, gateway="sandbox",
+                                  idempotency_key="k", from_balance=Money.of("1", "USD"))
+    assert err.value.key == "k" and "'sandbox'" in str(err.value)
+    assert seeded.snapshot() == before
+    assert m.orders.get(order.id).state == "pending_payment"
+    assert len(sandbox(seeded).charges) == 1
+
+
 def test_same_key_from_another_buyer_is_another_payment(seeded: World) -> None:
     m = seeded.market
     m.users.register("huda", display_name="Huda")

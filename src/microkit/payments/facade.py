@@ -79,7 +79,8 @@ class PaymentsFacade:
             InvalidTransition: the order is not waiting for payment (e.g. paid already).
             InsufficientFunds: ``gateway="balance"`` and the balance is short.
             PaymentError: the gateway declined, failed, or cannot charge this currency.
-            Conflict: the key was used for another order.
+            Conflict: the key was used for another order, or for this order
+                through another gateway.
         """
         return self.pay_orders((order_id,), by=by, gateway=gateway,
                                idempotency_key=idempotency_key)
@@ -126,10 +127,15 @@ class PaymentsFacade:
         def check(tx: Tx) -> tuple[list[Order], Payment | None]:
             prefetch(tx, (PAYMENTS, pid), *((ORDERS, oid) for oid in ids))
             known = tx.get(PAYMENTS, pid)
-            if known is not None and known.order_ids != ids:
+            if known is not None and (known.order_ids, known.gateway, known.from_balance) != (
+                    ids, gateway, from_balance):
+                # The same key is the same request: a retry may not change how it is paid.
                 raise Conflict(
                     f"idempotency_key {idempotency_key!r} was used for order(s)"
-                    f" {', '.join(known.order_ids) or '(a top-up)'}",
+                    f" {', '.join(known.order_ids) or '(a top-up)'} through"
+                    f" {known.gateway!r}"
+                    + (f" with {known.from_balance} from the balance"
+                       if known.from_balance is not None else ""),
                     key=idempotency_key,
                 )
             orders = []
