@@ -418,6 +418,135 @@ def test_split_payment_pending_card_holds_then_releases_on_expiry(seeded: World)
     assert m.ledger.verify().ok
 
 
+def split_pending(world: World) -> tuple[mk.Order, mk.Payment]:
+    """A 10 USD order paid 3 from the balance and 7 by a card charge left pending."""
+    top_up(world, "3")
+    order = world.place(upgrade=True)
+    sandbox(world).outcome = "pending"
+    payment = world.market.payments.pay_orders(
+        [order.id], by=world.amal, gateway="sandbox", idempotency_key="s",
+        from_balance=Money.of("3", "USD"))
+    sandbox(world).outcome = "succeeded"
+    assert payment.state == "pending" and payment.reference is not None
+    return order, payment
+
+
+def test_split_payment_declined_then_captured_holds_the_balance_part_again(
+    seeded: World,
+) -> None:
+    # The decline released the 3 held; the late capture brings 7. Together they still
+    # pay the order, so the 3 are held again from the balance.
+    m = seeded.market
+    order, payment = split_pending(seeded)
+    assert payment.reference is not None
+    fail = sandbox(seeded).webhook(payment.reference, "charge.failed", event_id="a")
+    ok = sandbox(seeded).webhook(payment.reference, "charge.succeeded", event_id="b")
+    assert m.payments.handle_webhook("sandbox", *fail).outcome == "applied"
+    assert m.ledger.balance("amal").available == Money.of("3", "USD")
+    assert m.payments.handle_webhook("sandbox", *ok).outcome == "applied"
+    assert m.payments.get(payment.id).state == "succeeded"
+    assert m.orders.get(order.id).state == "paid"
+    assert m.ledger.balance("amal").available == Money.zero("USD")
+    assert m.ledger.account_balance(f"escrow:order:{order.id}") == Money.of("10", "USD")
+    assert m.ledger.account_balance(f"payment:{payment.id}") == Money.zero("USD")
+    assert m.ledger.verify().ok
+
+
+def test_split_payment_captured_after_the_buyer_spent_the_released_part(
+    seeded: World,
+) -> None:
+    # The 3 released were spent on another order: the card's 7 cannot pay the first one
+    # alone, so they land on the buyer's balance and the order stays unpaid.
+    m = seeded.market
+    order, payment = split_pending(seeded)
+    assert payment.reference is not None
+    fail = sandbox(seeded).webhook(payment.reference, "charge.failed", event_id="a")
+    assert m.payments.handle_webhook("sandbox", *fail).outcome == "applied"
+    other = seeded.place()  # 5 USD
+    top_up(seeded, "2")
+    m.payments.pay(other.id, by=seeded.amal, gateway="balance", idempotency_key="other")
+    assert m.ledger.balance("amal").available == Money.zero("USD")
+    ok = sandbox(seeded).webhook(payment.reference, "charge.succeeded", event_id="b")
+    assert m.payments.handle_webhook("sandbox", *ok).outcome == "applied"
+    assert m.payments.get(payment.id).state == "succeeded"
+    assert m.orders.get(order.id).state == "pending_payment"
+    assert m.ledger.balance("amal").available == Money.of("7", "USD")
+    assert m.ledger.account_balance(f"payment:{payment.id}") == Money.zero("USD")
+    assert m.ledger.account_balance("gateway:sandbox") == Money.of("-12", "USD")
+    assert m.ledger.verify().ok
+
+
+def test_split_payment_expired_then_captured_lands_on_the_balance(seeded: World) -> None:
+    m = seeded.market
+    order, payment = split_pending(seeded)
+    assert payment.reference is not None
+    seeded.clock.advance(hours=25)
+    m.tick()
+    assert m.payments.get(payment.id).state == "expired"
+    assert m.orders.get(order.id).state == "expired"
+    ok = sandbox(seeded).webhook(payment.reference, "charge.succeeded", event_id="late")
+    assert m.payments.handle_webhook("sandbox", *ok).outcome == "applied"
+    # Both parts are the buyer's again: the 3 released, the 7 the card brought.
+    assert m.ledger.balance("amal").available == Money.of("10", "USD")
+    assert m.ledger.account_balance(f"payment:{payment.id}") == Money.zero("USD")
+    assert m.ledger.verify().ok
+
+
+class LosesFirstAnswer:
+    """A sandbox whose first charge is captured but whose answer is lost (a timeout)."""
+
+    def __init__(self) -> None:
+        self.lose = True
+
+    @mk.hookimpl
+    def microkit_payment_gateways(self, config: Any, clock: Any, register: Any) -> None:
+        inner = SandboxGateway(name="lossy", clock=lambda: int(clock.now().timestamp()))
+        plugin = self
+
+        class Lossy:
+            name, currencies = "lossy", frozenset[str]()
+            charges = inner.charges
+
+            def create_charge(self, request: ChargeRequest) -> ChargeResult:
+                result = inner.create_charge(request)
+                if plugin.lose:
+                    plugin.lose = False
+                    raise TimeoutError("the answer was lost after the capture")
+                return result
+
+            def refund(self, request: Any) -> Any:
+                return inner.refund(request)
+
+            def parse_webhook(self, headers: Any, body: bytes) -> Any:
+                return inner.parse_webhook(headers, body)
+
+        register(Lossy())
+
+
+def test_split_payment_retried_after_a_lost_answer_charges_once(make_world: Any) -> None:
+    world = make_world(plugins=(LosesFirstAnswer(),))
+    m = world.market
+    top_up(world, "3")
+    order = world.place(upgrade=True)
+
+    def pay() -> mk.Payment:
+        return m.payments.pay_orders([order.id], by=world.amal, gateway="lossy",
+                                     idempotency_key="s", from_balance=Money.of("3", "USD"))
+
+    with pytest.raises(mk.PaymentError):
+        pay()
+    assert m.ledger.balance("amal").available == Money.of("3", "USD")  # released
+    payment = pay()  # the same key: the processor answers the first charge again
+    assert payment.state == "succeeded"
+    assert m.orders.get(order.id).state == "paid"
+    gateway = m.payments.gateway("lossy")
+    assert len(gateway.charges) == 1  # type: ignore[attr-defined]
+    assert m.ledger.balance("amal").available == Money.zero("USD")
+    assert m.ledger.account_balance("gateway:lossy") == Money.of("-7", "USD")
+    assert m.ledger.account_balance(f"escrow:order:{order.id}") == Money.of("10", "USD")
+    assert m.ledger.verify().ok
+
+
 def test_split_payment_needs_enough_balance(seeded: World) -> None:
     order = seeded.place(upgrade=True)
     before = seeded.snapshot()

@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 OPEN: tuple[PaymentState, ...] = ("pending", "requires_action")
+#: Ended without the money; a split payment's balance part was released then.
+LAPSED: tuple[PaymentState, ...] = ("failed", "expired")
 
 
 def funding_account(gateway: str, buyer_id: str) -> str:
@@ -195,20 +197,40 @@ def capture(
         u.post(ledger.transfer(f"payment:{pid}:topup", "topup", ledger.gateway(payment.gateway),
                                {ledger.user_available(buyer): payment.amount}, at=u.now))
     else:
+        orders = [u.need(ORDERS, oid, "order") for oid in payment.order_ids]
         if payment.from_balance is not None:
             source = ledger.payment_hold(pid)
             u.post(ledger.transfer(f"payment:{pid}:capture", "capture",
                                    ledger.gateway(payment.gateway),
                                    {source: payment.charged}, at=u.now))
+            if payment.state in LAPSED and not _hold_again(u, payment):
+                orders = []  # the card's part alone cannot fund them
+                u.post(ledger.transfer(
+                    f"payment:{pid}:unapplied", "unapplied", source,
+                    {ledger.user_available(buyer): payment.charged}, at=u.now))
         else:
             source = funding_account(payment.gateway, buyer)
-        orders = [u.need(ORDERS, oid, "order") for oid in payment.order_ids]
         _fund(core, u, payment, orders, source, by)
     if fee is not None and fee.amount > 0 and payment.gateway != BALANCE:
         # Informational: the processor keeps its fee; the settlement report shows it.
         u.emit("payment.fee", f"payment:{pid}", str(by), {
             "payment_id": pid, "gateway": payment.gateway, "fee": fee.amount})
     return new
+
+
+def _hold_again(u: Unit, payment: Payment) -> bool:
+    """A late capture of a split payment: its balance part was released when the charge
+    failed or expired. Hold it again if the buyer still has it (then the orders are
+    funded as if nothing had lapsed); else False, and the caller puts what the card paid
+    on the buyer's balance."""
+    assert payment.from_balance is not None
+    available = ledger.user_available(payment.buyer_id)
+    balances, _ = u.tx.balances([available])
+    if balances.get(available, 0) < payment.from_balance.amount:
+        return False
+    u.post(ledger.transfer(f"payment:{payment.id}:rehold", "hold", available,
+                           {ledger.payment_hold(payment.id): payment.from_balance}, at=u.now))
+    return True
 
 
 def _fund(

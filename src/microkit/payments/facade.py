@@ -108,7 +108,10 @@ class PaymentsFacade:
             from_balance: a split payment: this much comes from the buyer's site
                 balance, the rest through ``gateway``. The balance part is held
                 (``payment:{id}``) before the card is charged and released if the
-                charge fails or expires.
+                charge fails or expires. A capture after that (a late webhook, or a
+                retry with the same key after a lost answer) holds it again, or,
+                if the buyer has spent it meanwhile, puts the card's part on the
+                buyer's balance and leaves the orders unpaid.
 
         Raises:
             ValidationError: no orders, a repeated order id, a bad key, or a
