@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 import microkit as mk
+from _lossy import LosesFirstAnswer  # found through conftest's sys.path entry
 from microkit import Money
 
 if TYPE_CHECKING:
-    from conftest import World
+    from conftest import World, WorldFactory
 
 
 def test_checkout_places_orders_funded_separately_by_one_payment(microlibya: World) -> None:
@@ -64,6 +65,32 @@ def test_failed_payment_buys_nothing_and_keeps_the_cart(seeded: World) -> None:
         m.cart.checkout(by=w.amal, gateway="balance", idempotency_key="k")
     assert len(m.cart.view(by=w.amal).lines) == 1
     assert all(o.state == "cancelled" for o in m.orders.list(by=w.amal, role="buyer").items)
+    assert m.ledger.verify().ok
+
+
+def test_checkout_whose_answer_was_lost_is_kept_for_a_retry_with_the_same_key(
+    make_world: WorldFactory,
+) -> None:
+    # The processor captured the charge but its answer never came back. Cancelling the
+    # orders would strand that money (the key is dead then, the webhook unmatched);
+    # they stay unpaid instead, and the same key learns the outcome.
+    lossy = LosesFirstAnswer()
+    w = make_world(plugins=(lossy,))
+    m = w.market
+    m.cart.add(w.service.id, by=w.amal, quantity=2)
+    with pytest.raises(mk.PaymentError) as err:
+        m.cart.checkout(by=w.amal, gateway="lossy", idempotency_key="k")
+    assert err.value.outcome_unknown
+    orders = m.orders.list(by=w.amal, role="buyer").items
+    assert [o.state for o in orders] == ["pending_payment"] * 2
+    assert len(m.cart.view(by=w.amal).lines) == 1
+    done = m.cart.checkout(by=w.amal, gateway="lossy", idempotency_key="k")
+    assert done.payment.state == "succeeded"
+    assert sorted(o.id for o in done.orders) == sorted(o.id for o in orders)
+    assert {m.orders.get(o.id).state for o in orders} == {"paid"}
+    assert lossy.sandbox is not None and len(lossy.sandbox.charges) == 1
+    assert m.ledger.account_balance("gateway:lossy") == -2 * w.service.price
+    assert m.cart.view(by=w.amal).lines == ()
     assert m.ledger.verify().ok
 
 

@@ -114,6 +114,7 @@ def test_declined_charge_raises_payment_error_and_changes_nothing(
         world.market.payments.pay(order.id, by=world.amal, gateway="sandbox2",
                                   idempotency_key="k")
     assert err.value.gateway == "sandbox2"
+    assert not err.value.outcome_unknown  # declined: nothing to learn by asking again
     assert world.snapshot() == before
     assert world.market.orders.get(order.id).state == "pending_payment"
     assert len(sandbox(world, "sandbox2").charges) == 1

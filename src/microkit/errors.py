@@ -213,9 +213,15 @@ class PaymentError(MicrokitError):
     .. versionadded:: 0.1
     """
 
-    def __init__(self, message: str, *, gateway: str) -> None:
+    def __init__(self, message: str, *, gateway: str, outcome_unknown: bool = False) -> None:
         super().__init__(message)
         self.gateway = gateway
+        #: The gateway raised (a timeout, say) or gave no usable answer, so the charge
+        #: may have gone through: call again with the same idempotency key to learn
+        #: its outcome (a processor answers a repeated key with the first result).
+        #:
+        #: .. versionadded:: 0.3
+        self.outcome_unknown = outcome_unknown
 
 
 class WebhookVerificationError(PaymentError):

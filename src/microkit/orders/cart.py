@@ -204,7 +204,10 @@ class CartFacade:
         The bought lines leave the cart once the charge succeeded or is pending.
         The same key again returns the same orders and charges nothing twice. If
         the charge fails, the orders are cancelled (no money moved) and the cart
-        is as it was.
+        is as it was. If the gateway's answer is lost (``PaymentError`` with
+        ``outcome_unknown``), the orders stay unpaid and the lines in the cart:
+        check out again with the same key to learn whether the charge went
+        through (unpaid orders expire after ``payment_timeout``).
 
         Raises:
             ValidationError: nothing in the cart can be bought; a bad key.
@@ -258,8 +261,11 @@ class CartFacade:
                 record.order_ids, by=by, gateway=gateway,
                 idempotency_key=f"checkout:{idempotency_key}",
             )
-        except MicrokitError:
-            core.run(lambda u: self._undo(u, record, by))
+        except MicrokitError as error:
+            # A lost answer may hide a capture: keep the orders for a retry with this key
+            # (it learns the outcome); anything else charged nothing, so undo.
+            if not (isinstance(error, PaymentError) and error.outcome_unknown):
+                core.run(lambda u: self._undo(u, record, by))
             raise
         orders = core.run(lambda u: self._charged(u, record))
         skipped = tuple(p for p in problems if p.item.id not in record.item_ids)

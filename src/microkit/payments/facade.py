@@ -79,6 +79,8 @@ class PaymentsFacade:
             InvalidTransition: the order is not waiting for payment (e.g. paid already).
             InsufficientFunds: ``gateway="balance"`` and the balance is short.
             PaymentError: the gateway declined, failed, or cannot charge this currency.
+                With ``outcome_unknown`` set its answer was lost: pay again with the
+                same key to learn whether the charge went through.
             Conflict: the key was used for another order, or for this order
                 through another gateway.
         """
@@ -496,7 +498,7 @@ def call_gateway(gateway: str, call: Callable[[], T]) -> T:
         raise
     except Exception as exc:
         raise PaymentError(f"{gateway}: gateway raised {type(exc).__name__}: {exc}",
-                           gateway=gateway) from exc
+                           gateway=gateway, outcome_unknown=True) from exc
 
 
 def check_charge_result(gateway: str, result: object) -> ChargeResult:
@@ -505,13 +507,14 @@ def check_charge_result(gateway: str, result: object) -> ChargeResult:
         "succeeded", "pending", "requires_action", "failed"
     ):
         status = getattr(result, "status", result)
-        raise PaymentError(f"{gateway}: unknown charge status {status!r:.80}", gateway=gateway)
+        raise PaymentError(f"{gateway}: unknown charge status {status!r:.80}", gateway=gateway,
+                           outcome_unknown=True)
     if result.status != "failed" and result.reference is not None and (
         not isinstance(result.reference, str) or not 0 < len(result.reference) <= 200
     ):
         raise PaymentError(f"{gateway}: bad charge reference {result.reference!r:.80}",
-                           gateway=gateway)
+                           gateway=gateway, outcome_unknown=True)
     if result.status in ("pending", "requires_action") and not result.reference:
         raise PaymentError(f"{gateway}: a {result.status} charge needs a reference",
-                           gateway=gateway)
+                           gateway=gateway, outcome_unknown=True)
     return result
