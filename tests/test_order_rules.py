@@ -4,7 +4,8 @@ mutual cancellation, disputes, listings and the audit trail."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -159,6 +160,32 @@ def test_refused_cancellation_goes_back_and_stops_nothing_old(make_world: WorldF
     assert m.tick().ran.get("auto_complete") == 1
 
 
+def test_a_timer_that_raises_stays_due_and_the_others_still_run(
+    seeded: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    m = seeded.market
+    stuck, *others = [seeded.delivered() for _ in range(3)]
+    real = m.orders.run_timer
+
+    def breaks_on_stuck(u: Any, timer: Any) -> str:
+        if (timer.subject, timer.name) == (f"order:{stuck.id}", "auto_complete"):
+            raise mk.Conflict("a timer that cannot run yet", key=timer.id)
+        return real(u, timer)
+
+    monkeypatch.setattr(m.orders, "run_timer", breaks_on_stuck)
+    seeded.clock.advance(days=m.config.auto_complete_days)
+    summary = m.tick()
+    assert (summary.ran.get("auto_complete"), summary.failed) == (2, 1)
+    assert [m.orders.get(o.id).state for o in others] == ["completed"] * 2
+    assert m.orders.get(stuck.id).state == "delivered"
+    assert "stays due" in caplog.text
+    monkeypatch.undo()
+    summary = m.tick()  # the next tick runs it
+    assert (summary.ran.get("auto_complete"), summary.failed) == (1, 0)
+    assert m.orders.get(stuck.id).state == "completed"
+    assert m.ledger.verify().ok
+
+
 def test_withdrawn_cancellation_only_by_who_asked(seeded: World) -> None:
     m = seeded.market
     order = seeded.started()
@@ -232,6 +259,32 @@ def test_split_takes_commission_only_on_the_sellers_part(microlibya: World) -> N
     w.clock.advance(days=m.config.clearance_days)
     m.tick()
     assert m.ledger.balance("omar").available == part - commission
+
+
+def test_split_that_leaves_the_seller_nothing_clears_nothing(make_world: WorldFactory) -> None:
+    # Half the seller's part is commission: one dirham rounds to a net of zero. Clearance
+    # must move that zero, not the seller's whole share (which another order earned).
+    config = mk.MarketConfig.microlibya().evolve(commission_rate=Decimal("0.5"))
+    w = make_world(config, "12.345")
+    m = w.market
+    other = w.delivered()
+    m.orders.accept(other.id, by=w.amal)  # its earnings clear clearance_days from now
+    w.clock.advance(days=1)
+    order = w.delivered()
+    m.orders.open_dispute(order.id, by=w.amal, reason="لم يسلم شيئا")
+    done = m.orders.resolve_dispute(order.id, by=w.staff, outcome="split", resolution="r",
+                                    seller_part=Money.of("0.001", "LYD"))
+    assert done.seller_earned == Money.zero("LYD") == done.seller_net
+    share = m.orders.get(other.id).seller_net
+    assert m.ledger.balance("omar").pending == share
+    w.clock.advance(days=m.config.clearance_days - 1)
+    m.tick()  # the other order's day: its own earnings clear
+    assert m.ledger.balance("omar") == mk.Balance(available=share, pending=Money.zero("LYD"))
+    w.clock.advance(days=1)
+    m.tick()  # the split's day: nothing to clear, and nothing raised
+    assert m.ledger.balance("omar") == mk.Balance(available=share, pending=Money.zero("LYD"))
+    assert m.levels.metrics("omar").all_time.earnings == share
+    assert m.ledger.verify().ok
 
 
 @pytest.mark.parametrize("part", ["0", "24.690", "30"])

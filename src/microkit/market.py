@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Self, final
 
 import attrs
@@ -15,7 +16,7 @@ from .actors import Actor
 from .catalog.facade import CatalogFacade
 from .clock import Clock, SystemClock
 from .config import MarketConfig
-from .errors import PermissionDenied, PluginError, ValidationError
+from .errors import MicrokitError, PermissionDenied, PluginError, StorageError, ValidationError
 from .escrow.facade import LedgerFacade
 from .escrow.payouts import PayoutsFacade
 from .events import Event
@@ -33,11 +34,13 @@ from .projects.facade import ProjectsFacade
 from .projects.offers import OffersFacade
 from .projects.requests import RequestsFacade
 from .reviews.facade import ReviewsFacade
-from .storage.base import Storage, Timer
+from .storage.base import Storage, Timer, Tx
 from .storage.records import ORDERS, USERS
 from .users import User
 
 __all__ = ["EventsFacade", "Marketplace", "TickSummary", "UsersFacade"]
+
+log = logging.getLogger(__name__)
 
 #: Built-in plugins, registered through the same hooks as third-party ones.
 BUILTIN_PLUGINS: tuple[object, ...] = (_builtins,)
@@ -58,6 +61,10 @@ class TickSummary:
     dropped: int
     #: The seller-level evaluation, when it was due (``config.levels.evaluate_every_days``).
     levels: EvaluationSummary | None = None
+    #: Timers that raised (logged to ``microkit.market``); they stay due for the next tick.
+    #:
+    #: .. versionadded:: 0.3
+    failed: int = 0
 
     @property
     def total(self) -> int:
@@ -240,11 +247,15 @@ class Marketplace:
         Timers that only touch microkit's own records run ``chunk`` to a unit of work
         (one commit for many); if a chunk fails it is rolled back and re-run one timer
         per unit, so each timer still applies fully or not at all. Timers that call a
-        plugin (gateway refunds, payouts, charge expiry) run one by one.
+        plugin (gateway refunds, payouts, charge expiry) run one by one. A timer that
+        still raises a microkit error is logged, counted in ``failed`` and left due, and
+        the others run: one broken timer must not stop every other clock in the market.
+        A :class:`~microkit.errors.StorageError` (the database is gone) is raised.
         """
         when = now or self._core.clock.now()
         ran: Counter[str] = Counter()
         dropped = 0
+        failed: set[str] = set()  # ids of timers that raised in this tick
         orders, offers = self.orders, self.offers
 
         def run_one(u: Unit, timer: Timer) -> str | None:
@@ -254,6 +265,24 @@ class Marketplace:
                 return offers.run_timer(u, timer)
             return orders.run_timer(u, timer)
 
+        def one(timer: Timer) -> str | None:
+            return self._core.run(lambda u: run_one(u, timer), now=when)
+
+        def plugin_timer(timer: Timer) -> str | None:
+            # Payment, refund and payout timers call plugins after their commit.
+            facade = self.payouts if timer.subject.startswith("payout:") else self.payments
+            return facade.run_timer(timer, when)
+
+        def alone(timer: Timer, run: Callable[[Timer], str | None]) -> str | None:
+            try:
+                return run(timer)
+            except StorageError:
+                raise
+            except MicrokitError:
+                log.exception("timer %s (%s) failed; it stays due", timer.id, timer.name)
+                failed.add(timer.id)
+                return None
+
         def run_local(timers: list[Timer]) -> None:
             nonlocal dropped
             if not timers:
@@ -261,8 +290,7 @@ class Marketplace:
             try:
                 outcomes = self._core.run(lambda u: [run_one(u, t) for t in timers], now=when)
             except Exception:
-                outcomes = [self._core.run(lambda u, t=t: run_one(u, t), now=when)  # type: ignore[misc]
-                            for t in timers]
+                outcomes = [alone(t, one) for t in timers]
             for outcome in outcomes:
                 if outcome == "dropped":
                     dropped += 1
@@ -271,27 +299,29 @@ class Marketplace:
             timers.clear()
 
         while True:
-            due = self._core.query(lambda tx: tx.due_timers(when, batch))
+            limit = batch + len(failed)  # the failed ones are due still: look past them
+
+            def due_now(tx: Tx, limit: int = limit) -> list[Timer]:
+                return tx.due_timers(when, limit)
+
+            found = self._core.query(due_now)
+            due = [t for t in found if t.id not in failed]
             if not due:
                 break
             local: list[Timer] = []
             for timer in due:
                 if timer.subject.startswith(("payment:", "refund:", "payout:")):
                     run_local(local)  # keep due order
-                    # Payment, refund and payout timers call plugins after their commit.
-                    if timer.subject.startswith("payout:"):
-                        self._count(ran, self.payouts.run_timer(timer, when))
-                    else:
-                        self._count(ran, self.payments.run_timer(timer, when))
+                    self._count(ran, alone(timer, plugin_timer))
                     continue
                 local.append(timer)
                 if len(local) >= chunk:
                     run_local(local)
             run_local(local)
-            if len(due) < batch:
+            if len(found) < limit:
                 break
         levels = self.levels.run_due(when)
-        return TickSummary(when, dict(ran), dropped, levels)
+        return TickSummary(when, dict(ran), dropped, levels, len(failed))
 
     @staticmethod
     def _count(ran: Counter[str], outcome: str | None) -> None:

@@ -47,7 +47,7 @@ def _completed(tx: Tx, e: Event, d: Mapping[str, Any], seller: str, day: str,
     order = tx.get(ORDERS, d["order_id"])
     earned = 0
     if order is not None:
-        earned = (order.seller_earned or order.seller_share).amount
+        earned = order.seller_net.amount
     out += [(seller, day, "completed", 1), (seller, day, "earnings", earned)]
     _served(tx, e, seller, d["buyer_id"], day, out)
 

@@ -372,7 +372,8 @@ def split_escrow(step: Step) -> None:
     step.changes["closed_at"] = step.now
     step.data.update(seller_part=part.amount, commission=commission.amount,
                      seller_net=net.amount, refunded=refund.amount)
-    _clearance(step)
+    if net.amount:
+        _clearance(step)
 
 
 def record_cancellation_request(step: Step) -> None:

@@ -454,7 +454,9 @@ class OrdersFacade:
         if order is None:
             return "dropped"
         if timer.name == "clear":
-            earned = order.seller_earned or order.seller_share
+            earned = order.seller_net
+            if not earned.amount:  # a split that left the seller nothing: nothing to clear
+                return "dropped"
             u.post(
                 ledger.transfer(
                     f"order:{order.id}:clear", "clear", ledger.user_pending(order.seller_id),

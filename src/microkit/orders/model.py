@@ -166,6 +166,15 @@ class Order:
     #: The payment that funded the escrow (None before payment, or when staff funded it).
     payment_id: str | None = None
 
+    @property
+    def seller_net(self) -> Money:
+        """What the seller earns net of commission: ``seller_earned`` once released (it
+        may be zero after a split), ``seller_share`` until then.
+
+        .. versionadded:: 0.3
+        """
+        return self.seller_share if self.seller_earned is None else self.seller_earned
+
     def is_late(self, now: dt.datetime) -> bool:
         """Whether work started and the due time passed before any delivery."""
         return (
