@@ -105,6 +105,19 @@ def test_invalid_field_raises_naming_it(field: str, value: object) -> None:
     assert isinstance(err.value, ValidationError) and isinstance(err.value, ValueError)
 
 
+RATES = ["commission_rate", "buyer_fee_rate", "withdrawal_fee_rate"]
+
+
+@pytest.mark.parametrize("text", ["NaN", "sNaN", "-NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", RATES)
+def test_rates_refuse_nan_and_infinity_naming_the_field(field: str, text: str) -> None:
+    value = Decimal(text)  # NaN compares unequal to itself: check identity below
+    with pytest.raises(InvalidConfig) as err:
+        MarketConfig.khamsat().evolve(**{field: value})
+    assert err.value.field == field and err.value.value is value
+    assert field in str(err.value)
+
+
 @pytest.mark.parametrize("field", [f.name for f in attrs.fields(MarketConfig)])
 def test_every_field_refuses_junk_naming_the_field(field: str) -> None:
     junk = object()

@@ -57,7 +57,9 @@ def _name_tuple(value: object) -> tuple[str, ...]:
 
 
 def _rate(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, Decimal) or not Decimal(0) <= value < Decimal(1):
+    # is_finite() first: comparing a NaN raises decimal.InvalidOperation.
+    if (not isinstance(value, Decimal) or not value.is_finite()
+            or not Decimal(0) <= value < Decimal(1)):
         raise _fail(attribute.name, value, "a Decimal in [0, 1)")
 
 
