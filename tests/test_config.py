@@ -118,6 +118,19 @@ def test_rates_refuse_nan_and_infinity_naming_the_field(field: str, text: str) -
     assert field in str(err.value)
 
 
+@pytest.mark.parametrize("field", ["min_price", "withdrawal_min"])
+def test_required_money_fields_refuse_none(field: str) -> None:
+    # price_step, max_price, withdrawal_fee_cap and withdrawal_fee_fixed may be None;
+    # min_price and withdrawal_min have no default and may not.
+    fields: dict[str, object] = {"currency": USD, "min_price": usd("5"),
+                                 "withdrawal_min": usd("10"), field: None}
+    for make in (lambda: MarketConfig(**fields),  # type: ignore[arg-type]
+                 lambda: MarketConfig.khamsat().evolve(**{field: None})):
+        with pytest.raises(InvalidConfig) as err:
+            make()
+        assert (err.value.field, err.value.value) == (field, None)
+
+
 @pytest.mark.parametrize("field", [f.name for f in attrs.fields(MarketConfig)])
 def test_every_field_refuses_junk_naming_the_field(field: str) -> None:
     junk = object()

@@ -194,8 +194,8 @@ class MarketConfig:
         for name in ("min_price", "price_step", "max_price", "withdrawal_min",
                      "withdrawal_fee_cap", "withdrawal_fee_fixed"):
             value = getattr(self, name)
-            if value is None:
-                continue
+            if value is None and name not in ("min_price", "withdrawal_min"):
+                continue  # an optional limit or fee that is off
             if not isinstance(value, Money) or value.currency != self.currency:
                 raise _fail(name, value, f"Money in {self.currency.code}")
             if value.amount < 0 or (name in ("min_price", "price_step") and value.amount == 0):
