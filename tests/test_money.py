@@ -85,6 +85,32 @@ def test_unknown_currency(code: object) -> None:
     assert (err.value.field, err.value.value) == ("currency", code)
 
 
+@pytest.mark.parametrize(
+    ("code", "exponent", "field", "value"),
+    [
+        ("USD", 3, "exponent", 3),  # a known code keeps the table's exponent
+        ("LYD", 2, "exponent", 2),
+        ("JPY", False, "exponent", False),  # not an int, though False == 0
+        ("XXX", 2, "currency", "XXX"),  # a code outside the table, as currency("XXX")
+        ("usd", 2, "currency", "usd"),
+        (None, 2, "currency", None),
+    ],
+)
+def test_a_currency_is_one_of_the_table(
+    code: object, exponent: object, field: str, value: object
+) -> None:
+    with pytest.raises(UnknownCurrency) as err:
+        Currency(code, exponent)  # type: ignore[arg-type]
+    assert (err.value.field, err.value.value) == (field, value)
+    assert type(err.value.value) is type(value)
+
+
+def test_money_cannot_bypass_the_exponent_table() -> None:
+    with pytest.raises(UnknownCurrency):
+        Money(100, Currency("USD", 3))
+    assert Money(100, Currency("USD", 2)) == Money(100, "USD")
+
+
 def test_arithmetic_within_one_currency() -> None:
     a, b = Money.of("5.25", "USD"), Money.of("1.75", "USD")
     assert a + b == Money.of("7", "USD")

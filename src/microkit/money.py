@@ -13,25 +13,8 @@ from .errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
 __all__ = ["CURRENCIES", "Currency", "Money", "RoundingMode", "currency", "percent_of"]
 
 
-@attrs.frozen(order=False)
-class Currency:
-    """An ISO 4217 currency: its code and how many decimal places its minor unit has.
-
-    .. versionadded:: 0.1
-    """
-
-    #: Three-letter ISO 4217 code, e.g. ``"LYD"``.
-    code: str
-    #: Decimal places of the minor unit: USD 2 (cents), LYD 3 (dirhams), JPY 0.
-    exponent: int
-
-    def __str__(self) -> str:
-        return self.code
-
-
-#: microkit's own exponent table; never trust a gateway's idea of precision.
-CURRENCIES: Final[dict[str, Currency]] = {
-    code: Currency(code, exp)
+_EXPONENTS: Final[dict[str, int]] = {
+    code: exp
     for code, exp in (
         ("USD", 2), ("EUR", 2), ("GBP", 2), ("SAR", 2), ("AED", 2), ("EGP", 2),
         ("QAR", 2), ("MAD", 2), ("DZD", 2), ("LBP", 2), ("SYP", 2), ("SDG", 2),
@@ -39,6 +22,59 @@ CURRENCIES: Final[dict[str, Currency]] = {
         ("LYD", 3), ("KWD", 3), ("BHD", 3), ("OMR", 3), ("JOD", 3), ("TND", 3), ("IQD", 3),
         ("JPY", 0), ("KRW", 0),
     )
+}
+
+
+def _unknown(code: object) -> UnknownCurrency:
+    return UnknownCurrency(
+        f"currency: expected an ISO 4217 code from microkit's table, got {code!r}",
+        field="currency",
+        value=code,
+    )
+
+
+@attrs.frozen(order=False)
+class Currency:
+    """An ISO 4217 currency: its code and how many decimal places its minor unit has.
+
+    Only the currencies of microkit's table exist, each with the table's exponent:
+    ``Currency("USD", 2)`` equals ``currency("USD")``, and ``Currency("USD", 3)`` is
+    refused, so a precision from elsewhere cannot slip in.
+
+    Raises:
+        UnknownCurrency: the code is not in :data:`CURRENCIES` (``field="currency"``),
+            or its exponent is not the table's (``field="exponent"``).
+
+    .. versionadded:: 0.1
+    .. versionchanged:: 0.3 Checked against the table.
+    """
+
+    #: Three-letter ISO 4217 code, e.g. ``"LYD"``.
+    code: str = attrs.field()
+    #: Decimal places of the minor unit: USD 2 (cents), LYD 3 (dirhams), JPY 0.
+    exponent: int = attrs.field()
+
+    @exponent.validator
+    def _check(self, attribute: attrs.Attribute[int], value: int) -> None:
+        code = self.code
+        expected = _EXPONENTS.get(code) if isinstance(code, str) else None
+        if expected is None:
+            raise _unknown(code)
+        if type(value) is not int or value != expected:
+            raise UnknownCurrency(
+                f"exponent: {code} has {expected} decimal places in microkit's ISO 4217"
+                f" table, got {value!r}",
+                field="exponent",
+                value=value,
+            )
+
+    def __str__(self) -> str:
+        return self.code
+
+
+#: microkit's own exponent table; never trust a gateway's idea of precision.
+CURRENCIES: Final[dict[str, Currency]] = {
+    code: Currency(code, exp) for code, exp in _EXPONENTS.items()
 }
 
 
@@ -53,11 +89,7 @@ def currency(code: str | Currency) -> Currency:
     try:
         return CURRENCIES[code]
     except (KeyError, TypeError):
-        raise UnknownCurrency(
-            f"currency: expected an ISO 4217 code from microkit's table, got {code!r}",
-            field="currency",
-            value=code,
-        ) from None
+        raise _unknown(code) from None
 
 
 #: Largest amount in minor units: what a signed 64-bit column holds (PostgreSQL BIGINT).
