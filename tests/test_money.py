@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microkit import Currency, CurrencyMismatch, InvalidAmount, Money, UnknownCurrency
-from microkit.money import CURRENCIES, currency
+from microkit.money import CURRENCIES, MAX_MINOR, currency
 
 
 @pytest.mark.parametrize(
@@ -109,6 +109,29 @@ def test_money_cannot_bypass_the_exponent_table() -> None:
     with pytest.raises(UnknownCurrency):
         Money(100, Currency("USD", 3))
     assert Money(100, Currency("USD", 2)) == Money(100, "USD")
+
+
+@pytest.mark.parametrize("amount", [MAX_MINOR, -MAX_MINOR, 0])
+def test_amounts_up_to_a_signed_64_bit_column_are_accepted(amount: int) -> None:
+    assert Money(amount, "USD").amount == amount
+
+
+@pytest.mark.parametrize("amount", [MAX_MINOR + 1, -MAX_MINOR - 1, 10**30, -(10**30)])
+def test_amounts_beyond_a_signed_64_bit_column_are_refused(amount: int) -> None:
+    # SQLite turns an integer past int64 into a float; PostgreSQL's BIGINT refuses it.
+    with pytest.raises(InvalidAmount) as err:
+        Money(amount, "JPY")
+    assert (err.value.field, err.value.value) == ("amount", amount)
+
+
+def test_arithmetic_past_the_limit_is_refused() -> None:
+    top = Money(MAX_MINOR, "USD")
+    with pytest.raises(InvalidAmount):
+        top + Money(1, "USD")
+    with pytest.raises(InvalidAmount):
+        -top - Money(1, "USD")
+    with pytest.raises(InvalidAmount):
+        top * 2
 
 
 def test_arithmetic_within_one_currency() -> None:

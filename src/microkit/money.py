@@ -108,7 +108,13 @@ class Money:
     or int of major units, or directly as ``Money(1250, currency("USD"))`` in
     minor units. Arithmetic and comparison work within one currency only.
 
+    Raises:
+        InvalidAmount: an amount that is not an int, or beyond :data:`MAX_MINOR` minor
+            units either way (what the SQL backends can store); arithmetic whose result
+            would be, too.
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.3 Amounts are bounded by :data:`MAX_MINOR`.
     """
 
     #: Amount in minor units (cents, dirhams).
@@ -121,6 +127,12 @@ class Money:
         if type(value) is not int:
             raise InvalidAmount(
                 f"amount: expected integer minor units, got {value!r}",
+                field="amount",
+                value=value,
+            )
+        if not -MAX_MINOR <= value <= MAX_MINOR:
+            raise InvalidAmount(
+                f"amount: expected at most {MAX_MINOR} minor units either way, got {value!r}",
                 field="amount",
                 value=value,
             )
