@@ -111,6 +111,31 @@ def test_fee_cap_and_fixed_fee(make_world: WorldFactory) -> None:
     assert libya.market.payouts.fee(Money.of("100", "LYD")) == Money.of("2", "LYD")
 
 
+@pytest.mark.parametrize(("amount", "error"), [
+    ("5", mk.ValidationError), (None, mk.ValidationError),
+    (Money.of("5", "LYD"), mk.CurrencyMismatch),
+])
+def test_fee_of_a_non_money_or_another_currency_is_a_typed_error(
+    seeded: World, amount: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error) as err:
+        seeded.market.payouts.fee(amount)
+    assert type(err.value) is error
+    assert (err.value.field, err.value.value) == ("amount", amount)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("limit", [-1, 0, True, 1.5, "5", None, 10_001])
+def test_payouts_of_refuses_a_bad_limit(seeded: World, limit: Any) -> None:
+    m = seeded.market
+    earn(seeded)
+    m.payouts.request(Money.of("10", "USD"), by=seeded.omar, method="sandbox",
+                      destination="acct-1")
+    with pytest.raises(mk.ValidationError) as err:
+        m.payouts.of("omar", limit=limit)
+    assert (err.value.field, err.value.value) == ("limit", limit)
+    assert len(m.payouts.of("omar", limit=1)) == 1
+
+
 def test_sandbox_payout_settles_by_webhook_once(seeded: World) -> None:
     m = seeded.market
     earn(seeded)

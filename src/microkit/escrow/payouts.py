@@ -46,6 +46,8 @@ __all__ = ["Payout", "PayoutState", "PayoutsFacade", "withdrawal_fee"]
 #: First retry of a send that got no answer; doubled per attempt, capped at a day.
 RETRY_DELAY: Final = dt.timedelta(minutes=5)
 MAX_DELAY: Final = dt.timedelta(hours=24)
+#: Most payouts one :meth:`PayoutsFacade.of` call returns (and reads).
+MAX_LIMIT: Final = 10_000
 
 
 def withdrawal_fee(amount: Money, *, rate: Any, cap: Money | None, fixed: Money | None) -> Money:
@@ -83,13 +85,21 @@ class PayoutsFacade:
         return self._core.get(PAYOUTS, payout_id, "payout")
 
     def of(self, seller_id: str, *, limit: int = 100) -> list[Payout]:
-        """A seller's payouts, newest first."""
+        """A seller's payouts, newest first. Raises ValidationError (a limit not in
+        1..10000)."""
+        if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError(f"limit: expected 1..{MAX_LIMIT}, got {limit!r}",
+                                  field="limit", value=limit)
         found = self._core.query(lambda tx: tx.find(PAYOUTS, {"seller_id": seller_id},
-                                                    limit=10_000))
+                                                    limit=MAX_LIMIT))
         return sorted(found, key=lambda p: (p.created_at, p.id), reverse=True)[:limit]
 
     def fee(self, amount: Money) -> Money:
-        """The fee a withdrawal of ``amount`` would cost under the market's config."""
+        """The fee a withdrawal of ``amount`` would cost under the market's config.
+
+        Raises: ValidationError (not Money), CurrencyMismatch (not the market's currency).
+        """
+        self._check_amount(amount)
         c = self._core.config
         return withdrawal_fee(amount, rate=c.withdrawal_fee_rate, cap=c.withdrawal_fee_cap,
                               fixed=c.withdrawal_fee_fixed)
@@ -130,12 +140,7 @@ class PayoutsFacade:
                                    actor=str(by), action="withdraw")
         pm = self.method(method)
         cur = core.config.currency
-        if not isinstance(amount, Money):
-            raise ValidationError(f"amount: expected Money, got {amount!r:.80}",
-                                  field="amount", value=amount)
-        if amount.currency != cur:
-            raise CurrencyMismatch(f"amount: expected {cur.code}, got {amount.currency.code}",
-                                   field="amount", value=amount)
+        self._check_amount(amount)
         if pm.currencies and cur.code not in pm.currencies:
             raise PaymentError(f"payout method {method!r} cannot send {cur.code}",
                                gateway=method)
@@ -265,6 +270,15 @@ class PayoutsFacade:
         return f"payout_{self._send(payout_id, now).state}"
 
     # -- internals -------------------------------------------------------------
+
+    def _check_amount(self, amount: Money) -> None:
+        cur = self._core.config.currency
+        if not isinstance(amount, Money):
+            raise ValidationError(f"amount: expected Money, got {amount!r:.80}",
+                                  field="amount", value=amount)
+        if amount.currency != cur:
+            raise CurrencyMismatch(f"amount: expected {cur.code}, got {amount.currency.code}",
+                                   field="amount", value=amount)
 
     def _send(self, payout_id: str, now: dt.datetime | None = None) -> Payout:
         """Call the method (outside any transaction) and record its answer."""
