@@ -136,6 +136,26 @@ def test_payouts_of_refuses_a_bad_limit(seeded: World, limit: Any) -> None:
     assert len(m.payouts.of("omar", limit=1)) == 1
 
 
+def test_a_retried_withdrawal_with_a_padded_destination_returns_the_first(
+    seeded: World,
+) -> None:
+    # The destination is stored stripped; the retry must compare it the same way.
+    m = seeded.market
+    earn(seeded)
+    args: dict[str, Any] = {"by": seeded.omar, "method": "sandbox", "destination": " acct-1 ",
+                            "idempotency_key": "w1"}
+    payout = m.payouts.request(Money.of("10", "USD"), **args)
+    assert payout.destination == "acct-1"
+    before = seeded.snapshot()
+    assert m.payouts.request(Money.of("10", "USD"), **args) == m.payouts.get(payout.id)
+    assert m.payouts.request(Money.of("10", "USD"), **{**args, "destination": "acct-1"}
+                             ).id == payout.id
+    assert seeded.snapshot() == before
+    with pytest.raises(mk.Conflict):
+        m.payouts.request(Money.of("10", "USD"), **{**args, "destination": "acct-2"})
+    assert m.ledger.verify().ok
+
+
 def test_sandbox_payout_settles_by_webhook_once(seeded: World) -> None:
     m = seeded.market
     earn(seeded)

@@ -121,7 +121,8 @@ class PayoutsFacade:
 
         Args:
             amount: what leaves the available balance, fee included.
-            destination: where the method sends it; checked by the method.
+            destination: where the method sends it; checked by the method, stored and
+                compared on a retry without surrounding whitespace.
             idempotency_key: the same key again returns the first payout.
 
         Raises:
@@ -157,10 +158,11 @@ class PayoutsFacade:
             raise ValidationError(f"destination: expected 1..500 characters, got"
                                   f" {destination!r:.80}", field="destination",
                                   value=destination)
+        raw_destination, destination = destination, destination.strip()  # as stored and sent
         why = pm.check_destination(destination)
         if why:
             raise ValidationError(f"destination: {why}", field="destination",
-                                  value=destination)
+                                  value=raw_destination)
         if idempotency_key is not None and (not isinstance(idempotency_key, str)
                                             or not 0 < len(idempotency_key) <= 200):
             raise ValidationError(f"idempotency_key: expected 1..200 characters, got"
@@ -181,7 +183,7 @@ class PayoutsFacade:
             u.post(ledger.transfer(f"payout:{pid}:hold", "payout_hold",
                                    ledger.user_available(by.id), {ledger.payout(pid): amount},
                                    at=u.now))
-            payout = Payout(pid, by.id, amount, fee, amount - fee, method, destination.strip(),
+            payout = Payout(pid, by.id, amount, fee, amount - fee, method, destination,
                             "requested", u.now, u.now)
             u.tx.add(PAYOUTS, payout)
             # Safety net: if this process dies before the method is called, tick() sends it.
