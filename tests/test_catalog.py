@@ -118,6 +118,7 @@ _GOOD = mk.ServiceDraft("omar", "design", "شعار", "وصف", usd("5"), 1, tag
     ({"tags": ("ok", " ")}, mk.ValidationError, "tags"),
     ({"tags": ("x" * 51,)}, mk.ValidationError, "tags"),
     ({"tags": (7,)}, mk.ValidationError, "tags"),
+    ({"tags": "abc"}, mk.ValidationError, "tags"),  # one string, not three tags
     ({"images": ("",)}, mk.ValidationError, "images"),
     ({"seller_id": "nobody", "title": " "}, mk.ValidationError, "title"),  # text checks first
     ({"seller_id": "nobody"}, mk.NotFound, None),
@@ -166,6 +167,8 @@ BAD: list[tuple[str, Callable[[mk.Marketplace], Any], type[Exception], str | Non
     ("too many upgrades", _bad(upgrades=[mk.UpgradeSpec(title="x", price=usd("5"))] * 21),
      mk.ValidationError, "upgrades"),
     ("zero days", _bad(delivery_days=0), mk.ValidationError, "delivery_days"),
+    ("tags as one string", _bad(tags="abc"), mk.ValidationError, "tags"),
+    ("tags not a collection", _bad(tags=5), mk.ValidationError, "tags"),
     ("unknown category", _bad(category="music"), mk.NotFound, None),
     ("unregistered seller", _bad(by=Actor.user("ghost")), mk.NotFound, None),
     ("staff creates", _bad(by=STAFF), mk.PermissionDenied, None),
@@ -175,6 +178,8 @@ BAD: list[tuple[str, Callable[[mk.Marketplace], Any], type[Exception], str | Non
      mk.ValidationError, "update_service"),
     ("edit to a bad price", lambda m: m.catalog.update_service(
         create(m).id, by=OMAR, price=usd("3")), mk.PriceOutOfRange, "price"),
+    ("edit tags to one string", lambda m: m.catalog.update_service(
+        create(m).id, by=OMAR, tags="abc"), mk.ValidationError, "tags"),
     ("edit keeps unknown upgrade", lambda m: m.catalog.update_service(
         create(m).id, by=OMAR, upgrades=[mk.Upgrade("up_9", "x", usd("5"))]),
      mk.ValidationError, "upgrades[0]"),

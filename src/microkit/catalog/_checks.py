@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping, Sequence
-from typing import Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
 
 import attrs
 
@@ -28,6 +28,7 @@ __all__ = [
     "Unset",
     "build_upgrades",
     "check_category_fields",
+    "collection",
     "days",
     "quick_draft",
     "search_doc",
@@ -62,6 +63,19 @@ def text(field: str, value: object, *, max_len: int, required: bool = True) -> s
             value=value,
         )
     return value.strip()
+
+
+def collection(field: str, value: object) -> tuple[Any, ...]:
+    """``value`` as a tuple, if it is an iterable of items and not a string (whose
+    letters would become the items); each item is checked by the caller. Raises
+    ValidationError."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(
+            f"{field}: expected a list or tuple of texts, got {value!r:.80}",
+            field=field,
+            value=value,
+        )
+    return tuple(value)
 
 
 def days(field: str, value: object, *, low: int, high: int) -> int:

@@ -24,6 +24,7 @@ from ._checks import (
     Unset,
     build_upgrades,
     check_category_fields,
+    collection,
     days,
     quick_draft,
     search_doc,
@@ -177,7 +178,8 @@ class CatalogFacade:
             raise PermissionDenied(f"{by} may not create_service: sellers are users",
                                    actor=str(by), action="create_service")
         draft = ServiceDraft(by.id, category, title, description, price, delivery_days,
-                             tuple(upgrades), requirements, tuple(tags), tuple(images))
+                             tuple(upgrades), requirements, collection("tags", tags),
+                             tuple(images))
 
         def command(u: Unit) -> Service:
             state: ServiceState = "pending_review" if self._core.config.moderation else "approved"
@@ -236,7 +238,7 @@ class CatalogFacade:
             requirements = text(f"{p}requirements", d.requirements, max_len=MAX_TEXT,
                                 required=False)
             delivery_days = days(f"{p}delivery_days", d.delivery_days, low=1, high=365)
-            tags = tuple(text(f"{p}tags", t, max_len=50) for t in d.tags)
+            tags = tuple(text(f"{p}tags", t, max_len=50) for t in collection(f"{p}tags", d.tags))
             images = tuple(text(f"{p}images", i, max_len=1000) for i in d.images)
         if d.seller_id not in seen.sellers:
             u.need(USERS, d.seller_id, "user")
@@ -298,7 +300,9 @@ class CatalogFacade:
         if not fields:
             raise ValidationError("update_service: expected at least one field to change",
                                   field="update_service", value=None)
-        for key in ("tags", "images", "upgrades"):
+        if "tags" in fields:
+            fields["tags"] = collection("tags", fields["tags"])
+        for key in ("images", "upgrades"):
             if key in fields:
                 fields[key] = tuple(fields[key])
         config = self._core.config
