@@ -224,11 +224,25 @@ def test_validation_errors_are_value_errors_naming_field_and_value(
     assert expected["field"].split("[")[0] in str(err.value)
 
 
-@pytest.mark.parametrize("user_id", ["", "x" * 201, None])
+@pytest.mark.parametrize("user_id", ["", " ", "\t\n", "\u3000", "x" * 201, None])
 def test_actor_ids_are_validated(user_id: object) -> None:
     with pytest.raises(mk.ValidationError) as err:
         Actor.user(user_id)  # type: ignore[arg-type]
     assert (err.value.field, err.value.value) == ("by", user_id)
+
+
+@pytest.mark.parametrize("user_id", ["  ", "\n"])
+def test_a_blank_user_id_is_not_registered(seeded: World, user_id: str) -> None:
+    before = seeded.snapshot()
+    with pytest.raises(mk.ValidationError) as err:
+        seeded.market.users.register(user_id, display_name="Blank")
+    assert err.value.value == user_id
+    assert seeded.snapshot() == before
+
+
+@pytest.mark.parametrize("user_id", ["x", "أمل", "a b", "user@example.com", "x" * 200])
+def test_other_user_ids_stay_valid(seeded: World, user_id: str) -> None:
+    assert seeded.market.users.register(user_id, display_name="Ok").id == user_id
 
 
 def test_not_found_is_a_lookup_error(seeded: World) -> None:

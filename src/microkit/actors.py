@@ -14,9 +14,10 @@ ActorKind = Literal["user", "staff", "system"]
 
 
 def _check_id(inst: Actor, attribute: attrs.Attribute[str], value: str) -> None:
-    if not isinstance(value, str) or not value or len(value) > 200:
+    # Ids are opaque and kept as given; only a blank one (empty or whitespace) is no id.
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
         raise ValidationError(
-            f"actor id: expected a non-empty string of at most 200 characters, got {value!r}",
+            f"actor id: expected a non-blank string of at most 200 characters, got {value!r}",
             field="by",
             value=value,
         )
