@@ -6,6 +6,7 @@ snapshots storage between the two and checks nothing changed.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,13 @@ def pay(
 ) -> BadCall:
     return lambda: world.market.payments.pay(order_id, by=by or world.amal, gateway=gateway,
                                              idempotency_key="again")
+
+
+def split_paid(world: World, from_balance: Money) -> BadCall:
+    order = world.place()
+    return lambda: world.market.payments.pay_orders(
+        [order.id], by=world.amal, gateway="sandbox", idempotency_key="k",
+        from_balance=from_balance)
 
 
 def pending_review_service(world: World) -> BadCall:
@@ -117,6 +125,27 @@ VALIDATION: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[st
      mk.ValidationError, {"field": "reason", "value": ""}),
     ("events after negative", lambda w: lambda: w.market.events.read(after=-1),
      mk.ValidationError, {"field": "after", "value": -1}),
+    ("upgrades None", lambda w: lambda: w.market.orders.place(
+        w.service.id, by=w.amal, upgrades=None),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "upgrades", "value": None}),
+    ("upgrades a number", lambda w: lambda: w.market.cart.add(
+        w.service.id, by=w.amal, upgrades=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "upgrades", "value": 5}),
+    ("orders page cursor a number", lambda w: lambda: w.market.orders.list(
+        by=w.amal, role="buyer", cursor=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "cursor", "value": 5}),
+    ("tick at a naive time", lambda w: lambda: w.market.tick(dt.datetime(2026, 1, 9)),
+     mk.ValidationError, {"field": "now", "value": dt.datetime(2026, 1, 9)}),
+    ("tick at a string", lambda w: lambda: w.market.tick("2026-01-09"),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "now", "value": "2026-01-09"}),
+    ("tick batch zero", lambda w: lambda: w.market.tick(batch=0),
+     mk.ValidationError, {"field": "batch", "value": 0}),
+    ("split payment of nothing from the balance", lambda w: split_paid(w, usd("0")),
+     mk.ValidationError, {"field": "from_balance", "value": usd("0")}),
+    ("blank user id", lambda w: lambda: w.market.users.register(" ", display_name="x"),
+     mk.ValidationError, {"field": "user_id", "value": " "}),
+    ("images as one string", lambda w: create(w, usd("5"), images="logo.png"),
+     mk.ValidationError, {"field": "images", "value": "logo.png"}),
     ("bad ledger account", lambda w: lambda: w.market.ledger.account_balance("omar"),
      mk.ValidationError, {"field": "account", "value": "omar"}),
 ]

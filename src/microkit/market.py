@@ -87,7 +87,12 @@ class UsersFacade:
             ValidationError: empty or over-long id or name.
             Conflict: the id is registered already.
         """
-        Actor.user(user_id)  # the same id rules as everywhere else
+        try:
+            Actor.user(user_id)  # the same id rules as everywhere else
+        except ValidationError as error:
+            raise ValidationError(
+                f"user_id: expected a non-blank string of at most 200 characters, got"
+                f" {user_id!r:.80}", field="user_id", value=user_id) from error
         if not isinstance(display_name, str) or not display_name.strip() or len(display_name) > 100:
             raise ValidationError(
                 f"display_name: expected 1..100 characters, got {display_name!r}",
@@ -252,6 +257,13 @@ class Marketplace:
         the others run: one broken timer must not stop every other clock in the market.
         A :class:`~microkit.errors.StorageError` (the database is gone) is raised.
         """
+        if now is not None and (not isinstance(now, dt.datetime) or now.tzinfo is None):
+            raise ValidationError(f"now: expected a timezone-aware datetime, got {now!r:.80}",
+                                  field="now", value=now)
+        for name, value in (("batch", batch), ("chunk", chunk)):
+            if type(value) is not int or not 1 <= value <= 10_000:
+                raise ValidationError(f"{name}: expected 1..10000, got {value!r:.80}",
+                                      field=name, value=value)
         when = now or self._core.clock.now()
         ran: Counter[str] = Counter()
         dropped = 0

@@ -179,7 +179,7 @@ class CatalogFacade:
                                    actor=str(by), action="create_service")
         draft = ServiceDraft(by.id, category, title, description, price, delivery_days,
                              tuple(upgrades), requirements, collection("tags", tags),
-                             tuple(images))
+                             collection("images", images))
 
         def command(u: Unit) -> Service:
             state: ServiceState = "pending_review" if self._core.config.moderation else "approved"
@@ -239,7 +239,8 @@ class CatalogFacade:
                                 required=False)
             delivery_days = days(f"{p}delivery_days", d.delivery_days, low=1, high=365)
             tags = tuple(text(f"{p}tags", t, max_len=50) for t in collection(f"{p}tags", d.tags))
-            images = tuple(text(f"{p}images", i, max_len=1000) for i in d.images)
+            images = tuple(text(f"{p}images", i, max_len=1000)
+                           for i in collection(f"{p}images", d.images))
         if d.seller_id not in seen.sellers:
             u.need(USERS, d.seller_id, "user")
             seen.sellers.add(d.seller_id)
@@ -300,11 +301,11 @@ class CatalogFacade:
         if not fields:
             raise ValidationError("update_service: expected at least one field to change",
                                   field="update_service", value=None)
-        if "tags" in fields:
-            fields["tags"] = collection("tags", fields["tags"])
-        for key in ("images", "upgrades"):
+        for key in ("tags", "images"):
             if key in fields:
-                fields[key] = tuple(fields[key])
+                fields[key] = collection(key, fields[key])
+        if "upgrades" in fields:
+            fields["upgrades"] = tuple(fields["upgrades"])
         config = self._core.config
 
         def edit(u: Unit, old: Service, seen: Seen) -> Service:

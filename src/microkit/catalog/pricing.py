@@ -10,7 +10,7 @@ from ..money import Money, percent_of
 from ..orders.model import OrderLine
 from .model import Category, Service
 
-__all__ = ["Quote", "check_price", "quote"]
+__all__ = ["Quote", "check_price", "chosen_upgrades", "quote"]
 
 
 def check_price(
@@ -80,6 +80,23 @@ class Quote:
         self.seller_share = subtotal - self.commission
 
 
+def chosen_upgrades(upgrades: Sequence[str] | Mapping[str, int]) -> dict[str, int]:
+    """Upgrade ids (an id repeated is a quantity; one str is one id) or a mapping of id
+    to quantity, as id → quantity in the order given. Raises ValidationError."""
+    if isinstance(upgrades, str):
+        upgrades = (upgrades,)
+    if isinstance(upgrades, Mapping):
+        return dict(upgrades)
+    if not isinstance(upgrades, Sequence):
+        raise ValidationError(
+            f"upgrades: expected upgrade ids or a mapping of id to quantity, got"
+            f" {upgrades!r:.80}", field="upgrades", value=upgrades)
+    chosen: dict[str, int] = {}
+    for upgrade_id in upgrades:
+        chosen[upgrade_id] = chosen.get(upgrade_id, 0) + 1
+    return chosen
+
+
 def quote(
     service: Service, upgrades: Sequence[str] | Mapping[str, int], config: MarketConfig
 ) -> Quote:
@@ -88,10 +105,7 @@ def quote(
     Raises:
         ValidationError: an unknown upgrade id, or a quantity outside 1..max_quantity.
     """
-    chosen = dict(upgrades) if isinstance(upgrades, Mapping) else {}
-    if not isinstance(upgrades, Mapping):
-        for upgrade_id in upgrades:
-            chosen[upgrade_id] = chosen.get(upgrade_id, 0) + 1
+    chosen = chosen_upgrades(upgrades)
     lines = [OrderLine("service", service.title, service.price, 1, service.delivery_days)]
     days = service.delivery_days
     for upgrade_id, quantity in chosen.items():

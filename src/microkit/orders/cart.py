@@ -16,7 +16,7 @@ import attrs
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog.pricing import quote
+from ..catalog.pricing import chosen_upgrades, quote
 from ..errors import (
     LimitExceeded,
     MicrokitError,
@@ -38,14 +38,7 @@ __all__ = ["CartFacade"]
 
 
 def _upgrades(upgrades: Sequence[str] | Mapping[str, int]) -> dict[str, int]:
-    if isinstance(upgrades, str):
-        upgrades = (upgrades,)
-    if isinstance(upgrades, Mapping):
-        return dict(sorted(upgrades.items()))
-    chosen: dict[str, int] = {}
-    for upgrade_id in upgrades:
-        chosen[upgrade_id] = chosen.get(upgrade_id, 0) + 1
-    return dict(sorted(chosen.items()))
+    return dict(sorted(chosen_upgrades(upgrades).items()))
 
 
 class CartFacade:

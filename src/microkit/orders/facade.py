@@ -401,6 +401,9 @@ class OrdersFacade:
         if type(limit) is not int or not 1 <= limit <= 200:
             raise ValidationError(f"limit: expected 1..200, got {limit!r}", field="limit",
                                   value=limit)
+        if cursor is not None and not isinstance(cursor, str):
+            raise ValidationError(f"cursor: expected a page's next_cursor, got {cursor!r:.80}",
+                                  field="cursor", value=cursor)
         column = f"{role}_id"
 
         def read(tx: Tx) -> list[Order]:

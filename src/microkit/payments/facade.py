@@ -368,20 +368,20 @@ class PaymentsFacade:
             raise PaymentError(f"gateway {gateway!r} cannot charge {code}", gateway=gateway)
         return gw
 
-    def _check_amount(self, amount: Money) -> None:
+    def _check_amount(self, amount: Money, field: str = "amount") -> None:
         cur = self._core.config.currency
         if not isinstance(amount, Money):
-            raise ValidationError(f"amount: expected Money, got {amount!r:.80}", field="amount",
+            raise ValidationError(f"{field}: expected Money, got {amount!r:.80}", field=field,
                                   value=amount)
         if amount.currency != cur:
-            raise CurrencyMismatch(f"amount: expected {cur.code}, got {amount.currency.code}",
-                                   field="amount", value=amount)
+            raise CurrencyMismatch(f"{field}: expected {cur.code}, got {amount.currency.code}",
+                                   field=field, value=amount)
         if amount.amount <= 0:
-            raise ValidationError(f"amount: expected more than 0, got {amount}",
-                                  field="amount", value=amount)
+            raise ValidationError(f"{field}: expected more than 0, got {amount}",
+                                  field=field, value=amount)
 
     def _check_split(self, part: Money, total: Money, gateway: str) -> None:
-        self._check_amount(part)
+        self._check_amount(part, "from_balance")
         if gateway == BALANCE or part.amount >= total.amount:
             raise ValidationError(
                 f"from_balance: expected less than the total {total} with a card gateway,"
