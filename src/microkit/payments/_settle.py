@@ -34,6 +34,7 @@ __all__ = [
     "await_link",
     "capture",
     "charge_link",
+    "emit",
     "expire_timer",
     "fail",
     "funding_account",
@@ -107,7 +108,8 @@ def _save(u: Unit, old: Payment, **changes: Any) -> Payment:
     return new
 
 
-def _emit(u: Unit, payment: Payment, actor: str) -> None:
+def emit(u: Unit, payment: Payment, actor: str) -> None:
+    """``payment.{state}``, with what a notifier needs."""
     u.emit(f"payment.{payment.state}", f"payment:{payment.id}", actor, {
         "payment_id": payment.id, "order_ids": list(payment.order_ids),
         "gateway": payment.gateway, "amount": payment.amount.amount,
@@ -143,7 +145,7 @@ def record_answer(
     else:
         if payment.state != result.status and payment.state in OPEN:
             payment = _save(u, payment, state=result.status)
-        _emit(u, payment, str(by))
+        emit(u, payment, str(by))
         u.tx.schedule(expire_timer(payment, core.config.payment_timeout))
         payment = _apply_unmatched(core, u, payment)
     return payment
@@ -192,7 +194,7 @@ def capture(
         new = evolve(payment, updated_at=u.now, version=payment.version + 1,
                      state="succeeded", failure=None)
         u.tx.add(PAYMENTS, new)
-    _emit(u, new, str(by))
+    emit(u, new, str(by))
     if payment.is_top_up:
         u.post(ledger.transfer(f"payment:{pid}:topup", "topup", ledger.gateway(payment.gateway),
                                {ledger.user_available(buyer): payment.amount}, at=u.now))
@@ -269,5 +271,5 @@ def fail(u: Unit, payment: Payment, why: str, actor: str, *,
                                {ledger.user_available(payment.buyer_id): payment.from_balance},
                                at=u.now))
     new = _save(u, payment, state=state, failure=why)
-    _emit(u, new, actor)
+    emit(u, new, actor)
     return new

@@ -79,8 +79,10 @@ class PaymentsFacade:
             InvalidTransition: the order is not waiting for payment (e.g. paid already).
             InsufficientFunds: ``gateway="balance"`` and the balance is short.
             PaymentError: the gateway declined, failed, or cannot charge this currency.
-                With ``outcome_unknown`` set its answer was lost: pay again with the
-                same key to learn whether the charge went through.
+                With ``outcome_unknown`` set its answer was lost, and the charge may
+                have gone through: the payment is kept ``pending`` until the
+                processor's webhook, a retry with the same key (which learns the
+                outcome) or ``payment_timeout``.
             Conflict: the key was used for another order, or for this order
                 through another gateway.
         """
@@ -110,8 +112,9 @@ class PaymentsFacade:
             from_balance: a split payment: this much comes from the buyer's site
                 balance, the rest through ``gateway``. The balance part is held
                 (``payment:{id}``) before the card is charged and released if the
-                charge fails or expires. A capture after that (a late webhook, or a
-                retry with the same key after a lost answer) holds it again, or,
+                charge fails or expires (not when its answer is lost: the charge may
+                have gone through). A capture after that (a late webhook) holds it
+                again, or,
                 if the buyer has spent it meanwhile, puts the card's part on the
                 buyer's balance and leaves the orders unpaid.
 
@@ -407,8 +410,13 @@ class PaymentsFacade:
         try:
             result = check_charge_result(name, call_gateway(name, lambda: gw.create_charge(
                 request)))
-        except PaymentError:
-            if template.from_balance is not None:
+        except PaymentError as error:
+            if error.outcome_unknown:
+                # In doubt: the charge may have gone through. The payment waits, pending
+                # (a split payment keeps its hold), for the processor's webhook, a retry
+                # with this key or its timeout, so money taken always finds its record.
+                core.run(lambda u: self._in_doubt(u, template, by))
+            elif template.from_balance is not None:
                 core.run(lambda u: self._give_up(u, pid, "gateway error", by))
             raise
 
@@ -449,6 +457,16 @@ class PaymentsFacade:
         payment = attrs.evolve(template, created_at=u.now, updated_at=u.now)
         u.tx.add(PAYMENTS, payment)
         u.tx.schedule(_settle.expire_timer(payment, self._core.config.payment_timeout))
+
+    def _in_doubt(self, u: Unit, template: Payment, by: Actor) -> None:
+        """The gateway's answer was lost: keep the payment pending until its timeout
+        (a split payment's hold recorded it already)."""
+        if u.tx.get(PAYMENTS, template.id) is not None:
+            return
+        payment = attrs.evolve(template, created_at=u.now, updated_at=u.now)
+        u.tx.add(PAYMENTS, payment)
+        u.tx.schedule(_settle.expire_timer(payment, self._core.config.payment_timeout))
+        _settle.emit(u, payment, str(by))
 
     def _give_up(self, u: Unit, pid: str, why: str, by: Actor) -> None:
         payment = u.tx.get(PAYMENTS, pid)
