@@ -159,6 +159,11 @@ def test_ladder_is_validated() -> None:
         LevelLadder((Level("a", {"ar": "أ", "en": "A"}, (Requirement("completed_orders", 1),)),))
     with pytest.raises(mk.InvalidConfig):
         Requirement("rating", Decimal("6"))
+    for metric, value in (("rating", "NaN"), ("on_time_rate", "sNaN"),
+                          ("completion_rate", "Infinity")):
+        with pytest.raises(mk.InvalidConfig) as bad:  # not decimal.InvalidOperation
+            Requirement(metric, Decimal(value))
+        assert bad.value.value.is_nan() or bad.value.value.is_infinite()
     with pytest.raises(mk.InvalidConfig):
         Requirement("completed_orders", -1)
     with pytest.raises(mk.InvalidConfig):

@@ -86,9 +86,10 @@ class Requirement:
             if not isinstance(v, Money) or v.amount < 0:
                 raise _fail(where, v, "Money >= 0")
         elif m == "rating":
-            if not isinstance(v, Decimal) or not Decimal(1) <= v <= Decimal(5):
+            # is_finite first: comparing a NaN raises decimal.InvalidOperation.
+            if not isinstance(v, Decimal) or not v.is_finite() or not 1 <= v <= 5:
                 raise _fail(where, v, "a Decimal in [1, 5]")
-        elif not isinstance(v, Decimal) or not Decimal(0) <= v <= Decimal(1):
+        elif not isinstance(v, Decimal) or not v.is_finite() or not 0 <= v <= 1:
             raise _fail(where, v, "a Decimal in [0, 1]")
 
     @property
