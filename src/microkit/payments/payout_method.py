@@ -67,7 +67,10 @@ class PayoutMethod(Protocol):
         ...
 
     def check_destination(self, destination: str) -> str | None:
-        """None when ``destination`` looks usable, else why not (shown to the seller)."""
+        """None when ``destination`` looks usable, else why not (shown to the seller).
+
+        ``destination`` comes without surrounding whitespace, as it is stored and sent.
+        """
         ...
 
     def send(self, request: PayoutRequest) -> PayoutResult:
