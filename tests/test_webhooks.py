@@ -364,6 +364,21 @@ def test_top_up_refuses_bad_amounts(seeded: World, amount: Any) -> None:
     assert seeded.snapshot() == before
 
 
+def test_a_balance_that_would_pass_64_bits_is_refused(seeded: World) -> None:
+    # SQLite would turn the sum into a float and PostgreSQL's BIGINT refuse it: every
+    # backend refuses the posting instead, and nothing of it stays.
+    m = seeded.market
+    big = Money(2**62 + 5, "USD")
+    m.payments.top_up(big, by=seeded.amal, gateway="sandbox", idempotency_key="1")
+    before = seeded.snapshot()
+    with pytest.raises(mk.InvalidAmount) as err:
+        m.payments.top_up(big, by=seeded.amal, gateway="sandbox", idempotency_key="2")
+    assert err.value.field == "amount"
+    assert seeded.snapshot() == before
+    assert m.ledger.balance("amal").available == big
+    assert m.ledger.verify().ok
+
+
 def top_up(world: World, value: str) -> None:
     world.market.payments.top_up(Money.of(value, "USD"), by=world.amal, gateway="sandbox",
                                  idempotency_key=f"top-{value}-{world.clock.now()}")

@@ -13,8 +13,8 @@ from typing import Final
 
 import attrs
 
-from ..errors import Conflict, CurrencyMismatch, InsufficientFunds, ValidationError
-from ..money import Currency, Money
+from ..errors import Conflict, CurrencyMismatch, InsufficientFunds, InvalidAmount, ValidationError
+from ..money import MAX_MINOR, Currency, Money
 
 __all__ = [
     "PLATFORM_COMMISSION",
@@ -210,6 +210,7 @@ def check_applied(txn: LedgerTransaction, after: Mapping[str, tuple[int, Currenc
 
     Raises:
         CurrencyMismatch: an account holds another currency than the transaction.
+        InvalidAmount: a balance would pass :data:`~microkit.money.MAX_MINOR`.
         InsufficientFunds: an account that may not go negative did.
     """
     net = deltas(txn)
@@ -221,6 +222,10 @@ def check_applied(txn: LedgerTransaction, after: Mapping[str, tuple[int, Currenc
                 field="currency",
                 value=txn.currency.code,
             )
+        if not -MAX_MINOR <= balance <= MAX_MINOR:  # SQLite would have made it a float
+            raise InvalidAmount(
+                f"amount: {account}'s balance would pass {MAX_MINOR} minor units either way",
+                field="amount", value=net.get(account, 0))
         if balance < 0 and not may_go_negative(account):
             before = balance - net.get(account, 0)
             raise InsufficientFunds(

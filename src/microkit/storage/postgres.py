@@ -44,7 +44,7 @@ from psycopg import pq
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.rows import TupleRow
 
-from ..errors import ConcurrentUpdate, StorageError, ValidationError
+from ..errors import ConcurrentUpdate, InvalidAmount, StorageError, ValidationError
 from ._sql import DecodedRecords, Dialect, SqlTx, apply_migrations
 
 __all__ = ["SCHEMES", "PostgresStorage", "redact"]
@@ -115,9 +115,14 @@ def _translate(exc: psycopg.Error, what: str) -> Exception:
         state = exc.sqlstate or "?"
         return ConcurrentUpdate(f"PostgreSQL {what}: concurrent change ({state}): {exc}",
                                 key=state)
+    if exc.sqlstate == _OUT_OF_RANGE:  # only amounts are numbers large enough
+        return InvalidAmount(f"amount: a balance would pass the 64-bit limit ({what}: {exc})",
+                             field="amount", value=None)
     return StorageError(f"PostgreSQL {what} failed: {exc}")
 
 
+#: numeric_value_out_of_range: a BIGINT balance would overflow.
+_OUT_OF_RANGE: Final = "22003"
 #: Prepared statements a connection keeps at most; past that a new text goes unprepared.
 _MAX_PREPARED: Final = 2048
 _IDLE: Final = pq.TransactionStatus.IDLE
