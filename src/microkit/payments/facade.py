@@ -114,9 +114,8 @@ class PaymentsFacade:
                 (``payment:{id}``) before the card is charged and released if the
                 charge fails or expires (not when its answer is lost: the charge may
                 have gone through). A capture after that (a late webhook) holds it
-                again, or,
-                if the buyer has spent it meanwhile, puts the card's part on the
-                buyer's balance and leaves the orders unpaid.
+                again, or, if the buyer has spent it meanwhile, puts the card's part
+                on the buyer's balance and leaves the orders unpaid.
 
         Raises:
             ValidationError: no orders, a repeated order id, a bad key, or a
@@ -454,19 +453,20 @@ class PaymentsFacade:
                                ledger.user_available(template.buyer_id),
                                {ledger.payment_hold(template.id): template.from_balance},
                                at=u.now))
-        payment = attrs.evolve(template, created_at=u.now, updated_at=u.now)
-        u.tx.add(PAYMENTS, payment)
-        u.tx.schedule(_settle.expire_timer(payment, self._core.config.payment_timeout))
+        self._open(u, template)
 
     def _in_doubt(self, u: Unit, template: Payment, by: Actor) -> None:
         """The gateway's answer was lost: keep the payment pending until its timeout
         (a split payment's hold recorded it already)."""
-        if u.tx.get(PAYMENTS, template.id) is not None:
-            return
+        if u.tx.get(PAYMENTS, template.id) is None:
+            _settle.emit(u, self._open(u, template), str(by))
+
+    def _open(self, u: Unit, template: Payment) -> Payment:
+        """Store ``template`` as a pending payment that expires after ``payment_timeout``."""
         payment = attrs.evolve(template, created_at=u.now, updated_at=u.now)
         u.tx.add(PAYMENTS, payment)
         u.tx.schedule(_settle.expire_timer(payment, self._core.config.payment_timeout))
-        _settle.emit(u, payment, str(by))
+        return payment
 
     def _give_up(self, u: Unit, pid: str, why: str, by: Actor) -> None:
         payment = u.tx.get(PAYMENTS, pid)
