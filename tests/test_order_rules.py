@@ -186,6 +186,24 @@ def test_a_timer_that_raises_stays_due_and_the_others_still_run(
     assert m.ledger.verify().ok
 
 
+def test_cancellation_requests_do_not_restart_the_auto_complete_clock(seeded: World) -> None:
+    # Back in "delivered" after each withdrawn request, the order still completes
+    # auto_complete_days after its last delivery: asking and withdrawing every day
+    # cannot keep the seller's money in escrow.
+    m, days = seeded.market, seeded.market.config.auto_complete_days
+    order = seeded.delivered()
+    delivered_at = seeded.clock.now()
+    for _ in range(days - 1):
+        seeded.clock.advance(days=1)
+        m.tick()
+        m.orders.request_cancellation(order.id, by=seeded.amal)
+        m.orders.withdraw_cancellation(order.id, by=seeded.amal)
+    seeded.clock.advance(days=1)
+    assert seeded.clock.now() == delivered_at + dt.timedelta(days=days)
+    assert m.tick().ran.get("auto_complete") == 1
+    assert m.orders.get(order.id).state == "completed"
+
+
 def test_withdrawn_cancellation_only_by_who_asked(seeded: World) -> None:
     m = seeded.market
     order = seeded.started()

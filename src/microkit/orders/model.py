@@ -167,6 +167,14 @@ class Order:
     payment_id: str | None = None
 
     @property
+    def last_delivered_at(self) -> dt.datetime | None:
+        """When the seller last delivered; None before the first delivery.
+
+        .. versionadded:: 0.3
+        """
+        return self.deliveries[-1].at if self.deliveries else None
+
+    @property
     def seller_net(self) -> Money:
         """What the seller earns net of commission: ``seller_earned`` once released (it
         may be zero after a split), ``seller_share`` until then.

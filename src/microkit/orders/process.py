@@ -51,6 +51,12 @@ class Due:
     unit: Literal["days", "hours"] = "days"
     #: Scheduled only when ``config.<when[0]> == when[1]`` (e.g. what silence means).
     when: tuple[str, object] | None = None
+    #: The order's datetime attribute the delay counts from (``"last_delivered_at"``);
+    #: None: from entering the state. A state entered again (a refused cancellation
+    #: request going back to ``delivered``) then does not restart the clock.
+    #:
+    #: .. versionadded:: 0.3
+    since: str | None = None
 
     def delay(self, config: MarketConfig) -> dt.timedelta:
         value = getattr(config, self.setting)
@@ -61,6 +67,11 @@ class Due:
     def applies(self, config: MarketConfig) -> bool:
         """Whether this market's config schedules it at all."""
         return self.when is None or getattr(config, self.when[0]) == self.when[1]
+
+    def due_at(self, order: Order, config: MarketConfig, entered: dt.datetime) -> dt.datetime:
+        """When it fires for ``order``, which entered its state at ``entered``."""
+        start = getattr(order, self.since) if self.since is not None else None
+        return (entered if start is None else start) + self.delay(config)
 
     def describe(self) -> str:
         text = f"{self.setting}" + (f" {self.unit}" if self.unit == "hours" else "")
@@ -236,7 +247,7 @@ class Process:
                 f"order:{order.id}:{t.name}:{order.version}",
                 f"order:{order.id}",
                 t.name,
-                now + t.due.delay(config),
+                t.due.due_at(order, config, now),
                 order.version,
             )
             for t in self.timed_from(order.state)
@@ -326,7 +337,7 @@ class Process:
             due = transition.due
             if due is not None and not due.applies(config):
                 raise s.refuse(step, f"this market does not run it ({due.describe()})")
-            if due is not None and now < order.updated_at + due.delay(config):
+            if due is not None and now < due.due_at(order, config, order.updated_at):
                 raise s.refuse(step, f"not due before {due.describe()} passed")
             for guard in transition.guards:
                 guard(step)
@@ -470,7 +481,7 @@ ORDER_PROCESS: Final = Process(
           effects=(s.release_escrow,),
           doc="The buyer accepts: escrow goes to the seller's pending earnings and commission."),
         T("auto_complete", {"delivered"}, "completed", {"system"}, "order.completed",
-          effects=(s.release_escrow,), due=Due("auto_complete_days"),
+          effects=(s.release_escrow,), due=Due("auto_complete_days", since="last_delivered_at"),
           doc="No answer auto_complete_days after the last delivery: completed."),
         # -- mutual cancellation ---------------------------------------------------------
         T("request_cancellation", set(_OPEN), "cancellation_requested", {"buyer", "seller"},
