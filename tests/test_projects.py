@@ -38,6 +38,17 @@ def bid(w: World, project_id: str, who: Actor, amount: str = "30", days: int = 3
                                  proposal="أستطيع إنجازه بجودة عالية")
 
 
+def test_skills_differ_by_their_punctuation_and_fold_their_arabic(world: World) -> None:
+    m = world.market
+    by_skill = {skill: post(world, skills=[skill]).id
+                for skill in ("C", "C#", "C++", "Node.js", "node-js", "تصميم")}
+    ids = lambda page: sorted(p.id for p in page.items)  # noqa: E731
+    for skill in ("C", "C#", "C++", "Node.js", "node-js"):
+        assert ids(m.projects.browse(skills=[skill.upper()])) == [by_skill[skill]], skill
+    # Letter variants and diacritics still fold: the same skill however it is typed.
+    assert ids(m.projects.browse(skills=["تَصميم"])) == [by_skill["تصميم"]]
+
+
 def test_post_browse_and_search(world: World) -> None:
     m = world.market
     p1 = post(world)

@@ -25,6 +25,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+import unicodedata
 from collections.abc import Sequence
 from typing import Final, Literal, get_args
 
@@ -69,9 +70,23 @@ def normalize_skill(skill: str) -> str:
 
 def skill_token(skill: str) -> str:
     """The opaque index token of a skill: the same for every spelling ``normalize`` folds
-    together (Arabic letter variants, diacritics), and one word to every tokenizer."""
-    folded = normalize(normalize_skill(skill))
+    together (Arabic letter variants, diacritics), and one word to every tokenizer.
+
+    ``normalize`` reads punctuation as a space, so the punctuation is added back: C, C#
+    and C++ are three skills, Node.js and node-js two. (A skill without punctuation
+    keeps the token it had before this rule.)
+    """
+    plain = normalize_skill(skill)
+    folded = normalize(plain)
+    marks = "".join(c for c in plain if _is_mark(c))
+    if marks:
+        folded += "\x00" + marks
     return "k" + hashlib.blake2b(folded.encode(), digest_size=8).hexdigest()
+
+
+def _is_mark(c: str) -> bool:
+    """Punctuation or a symbol (not a letter, digit, space or combining diacritic)."""
+    return unicodedata.category(c)[0] in "PS"
 
 
 @attrs.frozen
