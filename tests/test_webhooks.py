@@ -447,6 +447,13 @@ def split_pending(world: World) -> tuple[mk.Order, mk.Payment]:
     return order, payment
 
 
+def settle(world: World, payment: mk.Payment, type: str, event_id: str) -> str:
+    """Deliver the sandbox's ``type`` webhook about ``payment``; what it did."""
+    assert payment.reference is not None
+    hook = sandbox(world).webhook(payment.reference, type, event_id=event_id)
+    return world.market.payments.handle_webhook("sandbox", *hook).outcome
+
+
 def test_split_payment_declined_then_captured_holds_the_balance_part_again(
     seeded: World,
 ) -> None:
@@ -454,12 +461,9 @@ def test_split_payment_declined_then_captured_holds_the_balance_part_again(
     # pay the order, so the 3 are held again from the balance.
     m = seeded.market
     order, payment = split_pending(seeded)
-    assert payment.reference is not None
-    fail = sandbox(seeded).webhook(payment.reference, "charge.failed", event_id="a")
-    ok = sandbox(seeded).webhook(payment.reference, "charge.succeeded", event_id="b")
-    assert m.payments.handle_webhook("sandbox", *fail).outcome == "applied"
+    assert settle(seeded, payment, "charge.failed", "a") == "applied"
     assert m.ledger.balance("amal").available == Money.of("3", "USD")
-    assert m.payments.handle_webhook("sandbox", *ok).outcome == "applied"
+    assert settle(seeded, payment, "charge.succeeded", "b") == "applied"
     assert m.payments.get(payment.id).state == "succeeded"
     assert m.orders.get(order.id).state == "paid"
     assert m.ledger.balance("amal").available == Money.zero("USD")
@@ -475,15 +479,12 @@ def test_split_payment_captured_after_the_buyer_spent_the_released_part(
     # alone, so they land on the buyer's balance and the order stays unpaid.
     m = seeded.market
     order, payment = split_pending(seeded)
-    assert payment.reference is not None
-    fail = sandbox(seeded).webhook(payment.reference, "charge.failed", event_id="a")
-    assert m.payments.handle_webhook("sandbox", *fail).outcome == "applied"
+    assert settle(seeded, payment, "charge.failed", "a") == "applied"
     other = seeded.place()  # 5 USD
     top_up(seeded, "2")
     m.payments.pay(other.id, by=seeded.amal, gateway="balance", idempotency_key="other")
     assert m.ledger.balance("amal").available == Money.zero("USD")
-    ok = sandbox(seeded).webhook(payment.reference, "charge.succeeded", event_id="b")
-    assert m.payments.handle_webhook("sandbox", *ok).outcome == "applied"
+    assert settle(seeded, payment, "charge.succeeded", "b") == "applied"
     assert m.payments.get(payment.id).state == "succeeded"
     assert m.orders.get(order.id).state == "pending_payment"
     assert m.ledger.balance("amal").available == Money.of("7", "USD")
@@ -495,13 +496,11 @@ def test_split_payment_captured_after_the_buyer_spent_the_released_part(
 def test_split_payment_expired_then_captured_lands_on_the_balance(seeded: World) -> None:
     m = seeded.market
     order, payment = split_pending(seeded)
-    assert payment.reference is not None
     seeded.clock.advance(hours=25)
     m.tick()
     assert m.payments.get(payment.id).state == "expired"
     assert m.orders.get(order.id).state == "expired"
-    ok = sandbox(seeded).webhook(payment.reference, "charge.succeeded", event_id="late")
-    assert m.payments.handle_webhook("sandbox", *ok).outcome == "applied"
+    assert settle(seeded, payment, "charge.succeeded", "late") == "applied"
     # Both parts are the buyer's again: the 3 released, the 7 the card brought.
     assert m.ledger.balance("amal").available == Money.of("10", "USD")
     assert m.ledger.account_balance(f"payment:{payment.id}") == Money.zero("USD")
