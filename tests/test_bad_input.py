@@ -158,6 +158,9 @@ NOT_FOUND: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[str
     ("place by unregistered buyer", lambda w: lambda: w.market.orders.place(
         w.service.id, by=Actor.user("ghost")),
      mk.NotFound, {"kind": "user", "id": "ghost"}),
+    ("inquiry by unregistered buyer", lambda w: lambda: w.market.messages.inquire(
+        w.service.id, by=Actor.user("ghost"), body="مرحبا"),
+     mk.NotFound, {"kind": "user", "id": "ghost"}),
     ("start unknown order", lambda w: lambda: w.market.orders.start("o_nope", by=w.omar),
      mk.NotFound, {"kind": "order", "id": "o_nope"}),
     ("get unknown order", lambda w: lambda: w.market.orders.get("o_nope"),

@@ -14,7 +14,14 @@ from ..actors import Actor
 from ..errors import NotFound, PermissionDenied, PluginError, ValidationError
 from ..orders.facade import Page
 from ..storage.base import Tx
-from ..storage.records import CONVERSATIONS, MESSAGES, ORDERS, RESPONSE_STATS, SERVICES
+from ..storage.records import (
+    CONVERSATIONS,
+    MESSAGES,
+    ORDERS,
+    RESPONSE_STATS,
+    SERVICES,
+    USERS,
+)
 from ._contact_filter import ContactMatch, redact
 from .model import (
     Conversation,
@@ -58,7 +65,8 @@ class MessagesFacade:
 
         Raises:
             PermissionDenied: not a user, or the seller asking about their own service.
-            NotFound: unknown or unapproved service.
+            NotFound: unknown or unapproved service; an unregistered user opening an
+                inquiry.
             ValidationError: empty or too long body, bad attachments, contact information
                 with ``message_filter="block"``.
         """
@@ -152,6 +160,7 @@ class MessagesFacade:
             if service.seller_id == by.id:
                 raise PermissionDenied(f"{by} may not inquire about their own service",
                                        actor=str(by), action="inquire")
+            u.need(USERS, by.id, "user")  # the buyer opening it is registered, as for orders
             return Conversation(conv_id, "inquiry", service_id, by.id, service.seller_id,
                                 u.now, u.now)
         kind, _, order_id = conv_id.partition(":")
