@@ -68,6 +68,12 @@ def split_paid(world: World, from_balance: Money) -> BadCall:
         from_balance=from_balance)
 
 
+def responded(world: World, service_id: object) -> BadCall:
+    req = world.market.requests.post(by=world.amal, text="أريد شعارا", category="design")
+    return lambda: world.market.requests.respond_with_service(
+        req.id, by=world.omar, service_id=service_id)  # type: ignore[arg-type]
+
+
 def pending_review_service(world: World) -> BadCall:
     svc = create(world, usd("5"))()
     return lambda: world.market.orders.place(svc.id, by=world.amal)  # type: ignore[attr-defined]
@@ -148,6 +154,11 @@ VALIDATION: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[st
      mk.ValidationError, {"field": "images", "value": "logo.png"}),
     ("bad ledger account", lambda w: lambda: w.market.ledger.account_balance("omar"),
      mk.ValidationError, {"field": "account", "value": "omar"}),
+    # -- requests, offers, projects ------------------------------------------------------
+    ("respond with no service", lambda w: responded(w, None),
+     mk.ValidationError, {"field": "service_id", "value": None}),
+    ("respond with a service id that is a number", lambda w: responded(w, 5),
+     mk.ValidationError, {"field": "service_id", "value": 5}),
 ]
 
 NOT_FOUND: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[str, Any]]] = [

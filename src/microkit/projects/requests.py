@@ -16,7 +16,7 @@ from ..actors import Actor
 from ..catalog._checks import Seen
 from ..catalog._checks import text as text_
 from ..catalog.model import UpgradeSpec
-from ..errors import Conflict, InvalidTransition, NotFound, PermissionDenied
+from ..errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..money import Money
 from ..storage.base import Tx
 from ..storage.records import BUYER_REQUESTS, REQUEST_RESPONSES, SERVICES, USERS
@@ -198,7 +198,13 @@ class RequestsFacade:
             PermissionDenied: not a user, or the request's own buyer.
             InvalidTransition: the request is closed.
             Conflict: the seller responded already.
+            ValidationError: a ``service_id`` that is not a str.
         """
+        user_only(by, "respond to requests")
+        if not isinstance(service_id, str):
+            raise ValidationError(f"service_id: expected the id of one of your approved"
+                                  f" services (a str), got {service_id!r:.80}",
+                                  field="service_id", value=service_id)
         return self._respond(request_id, by, service_id=service_id)
 
     def respond_with_offer(
