@@ -159,6 +159,15 @@ VALIDATION: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[st
      mk.ValidationError, {"field": "service_id", "value": None}),
     ("respond with a service id that is a number", lambda w: responded(w, 5),
      mk.ValidationError, {"field": "service_id", "value": 5}),
+    ("browse budget negative", lambda w: lambda: w.market.projects.browse(
+        min_budget=usd("-5")),
+     mk.InvalidAmount, {"field": "min_budget", "value": usd("-5")}),
+    ("browse budget in another currency", lambda w: lambda: w.market.projects.browse(
+        max_budget=Money.of("10", "LYD")),
+     mk.CurrencyMismatch, {"field": "max_budget", "value": Money.of("10", "LYD")}),
+    ("browse budget not Money", lambda w: lambda: w.market.projects.browse(
+        min_budget=10),  # type: ignore[arg-type]
+     mk.InvalidAmount, {"field": "min_budget", "value": 10}),
 ]
 
 NOT_FOUND: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[str, Any]]] = [

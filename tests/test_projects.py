@@ -76,6 +76,23 @@ def test_post_browse_and_search(world: World) -> None:
     assert ids(m.projects.browse(sort="fewest_bids")) == [p2.id, p1.id]
 
 
+def test_browse_budgets_are_filters_not_prices(world: World) -> None:
+    # Off the price step, under the minimum price, over the maximum price: all fine as
+    # filters (PriceOutOfRange is for prices being set).
+    m, usd = world.market, world.money
+    p1 = post(world)  # 10..50 USD
+    p2 = post(world, budget_min=usd("100"), budget_max=usd("1000"))
+    ids = lambda page: sorted(p.id for p in page.items)  # noqa: E731
+    assert ids(m.projects.browse(min_budget=usd("12"))) == sorted([p1.id, p2.id])
+    assert ids(m.projects.browse(min_budget=usd("51"))) == [p2.id]
+    assert ids(m.projects.browse(min_budget=usd("1"), max_budget=usd("99.99"))) == [p1.id]
+    assert ids(m.projects.browse(min_budget=usd("0"), max_budget=usd("9.99"))) == []
+    assert ids(m.projects.browse(min_budget=usd("1000.01"))) == []
+    assert ids(m.projects.browse(max_budget=usd("2000"))) == sorted([p1.id, p2.id])
+    with pytest.raises(mk.InvalidAmount):
+        m.projects.browse(max_budget=usd("-0.01"))
+
+
 def test_browse_pages_with_cursor(world: World) -> None:
     made = [post(world, budget_max=world.money(str(10 + 5 * i))).id for i in range(7)]
     for sort, expected in (("newest", made[::-1]), ("budget_high", made[::-1]),

@@ -11,7 +11,14 @@ import attrs
 
 from ..actors import Actor
 from ..config import MarketConfig
-from ..errors import NotFound, PermissionDenied, PriceOutOfRange, ValidationError
+from ..errors import (
+    CurrencyMismatch,
+    InvalidAmount,
+    NotFound,
+    PermissionDenied,
+    PriceOutOfRange,
+    ValidationError,
+)
 from ..money import Money
 from ..storage.base import Tx
 from ..storage.records import CATEGORIES
@@ -30,6 +37,7 @@ __all__ = [
     "check_category_fields",
     "collection",
     "days",
+    "money_bound",
     "quick_draft",
     "search_doc",
     "staff_only",
@@ -76,6 +84,25 @@ def collection(field: str, value: object) -> tuple[Any, ...]:
             value=value,
         )
     return tuple(value)
+
+
+def money_bound(field: str, value: object, config: MarketConfig) -> Money:
+    """``value`` if it is Money in the market's currency and not negative: a search or
+    browse filter, not a price being set, so no minimum, step or cap applies.
+
+    Raises:
+        InvalidAmount: not Money, or negative.  CurrencyMismatch: another currency.
+    """
+    if not isinstance(value, Money):
+        raise InvalidAmount(f"{field}: expected Money or None, got {value!r:.80}", field=field,
+                            value=value)
+    if value.currency != config.currency:
+        raise CurrencyMismatch(f"{field}: expected {config.currency.code}, got {value}",
+                               field=field, value=value)
+    if value.amount < 0:
+        raise InvalidAmount(f"{field}: expected an amount of at least 0, got {value}",
+                            field=field, value=value)
+    return value
 
 
 def days(field: str, value: object, *, low: int, high: int) -> int:

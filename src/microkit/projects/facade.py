@@ -16,7 +16,7 @@ import attrs
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import Seen, text
+from ..catalog._checks import Seen, money_bound, text
 from ..catalog.search import descendants
 from ..errors import NotFound, ValidationError
 from ..events import Event
@@ -204,7 +204,9 @@ class ProjectsFacade(BidCommands):
                 the catalog does: "التصميم" finds "تصميم"); None for no text filter.
             category: this category and every one below it.
             skills: projects asking for any of these skills.
-            min_budget, max_budget: projects whose budget range overlaps this range.
+            min_budget, max_budget: projects whose budget range overlaps this range
+                (any amount of at least 0 in the market's currency: filters, not prices,
+                so the minimum, step and cap of prices do not apply).
             max_duration_days: projects expecting the work in at most this many days.
             sort: ``newest``, ``budget_high``, ``budget_low`` or ``fewest_bids``.
             cursor: ``page.next_cursor`` of the previous page of this same browse.
@@ -220,8 +222,8 @@ class ProjectsFacade(BidCommands):
             raise ValidationError(f"category: expected a slug or None, got {category!r:.80}",
                                   field="category", value=category)
         tokens = tuple(sorted({ps.skill_token(s) for s in normalize_skills(skills)}))
-        low = None if min_budget is None else check_money("min_budget", min_budget, config)
-        high = None if max_budget is None else check_money("max_budget", max_budget, config)
+        low = None if min_budget is None else money_bound("min_budget", min_budget, config)
+        high = None if max_budget is None else money_bound("max_budget", max_budget, config)
         if max_duration_days is not None:
             check_days("max_duration_days", max_duration_days)
         spec = ps.ProjectSpec(
