@@ -15,6 +15,7 @@ import pytest
 
 import microkit as mk
 from microkit import Actor, Money
+from microkit.projects.model import Offer
 
 if TYPE_CHECKING:
     from conftest import World
@@ -66,6 +67,42 @@ def split_paid(world: World, from_balance: Money) -> BadCall:
     return lambda: world.market.payments.pay_orders(
         [order.id], by=world.amal, gateway="sandbox", idempotency_key="k",
         from_balance=from_balance)
+
+
+def conversation(world: World) -> str:
+    """amal's inquiry about omar's service."""
+    msg = world.market.messages.inquire(world.service.id, by=world.amal, body="مرحبا")
+    return msg.conversation_id
+
+
+def offer(world: World) -> Offer:
+    """omar's pending offer to amal, with one upgrade (``u1``)."""
+    return world.market.offers.send(
+        conversation(world), by=world.omar, description="شعار", price=usd("20"), days=2,
+        upgrades=[mk.UpgradeSpec(title="ملف مصدري", price=usd("5"))])
+
+
+def in_conversation(command: str, actor: str, **kwargs: Any) -> Callable[..., BadCall]:
+    """Open amal's inquiry, then run ``command`` (``"messages.send"``) in it."""
+
+    def case(world: World) -> BadCall:
+        conv = conversation(world)
+        facade, name = command.split(".")
+        call = getattr(getattr(world.market, facade), name)
+        by = {"amal": world.amal, "omar": world.omar}[actor]
+        return lambda: call(conv, by=by, **kwargs)
+
+    return case
+
+
+def accepting_offer(**kwargs: Any) -> Callable[..., BadCall]:
+    """Have omar send amal an offer, then amal accepts it with ``kwargs``."""
+
+    def case(world: World) -> BadCall:
+        sent = offer(world)
+        return lambda: world.market.offers.accept(sent.id, by=world.amal, **kwargs)
+
+    return case
 
 
 def responded(world: World, service_id: object) -> BadCall:
@@ -159,6 +196,33 @@ VALIDATION: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[st
      mk.ValidationError, {"field": "service_id", "value": None}),
     ("respond with a service id that is a number", lambda w: responded(w, 5),
      mk.ValidationError, {"field": "service_id", "value": 5}),
+    ("offer accepted with upgrades None", accepting_offer(upgrades=None),
+     mk.ValidationError, {"field": "upgrades", "value": None}),
+    ("offer accepted with an upgrade id that is a list", accepting_offer(upgrades=[["u1"]]),
+     mk.ValidationError, {"field": "upgrades", "value": ["u1"]}),
+    ("offer accepted with an upgrade twice", accepting_offer(upgrades=["u1", "u1"]),
+     mk.ValidationError, {"field": "upgrades", "value": ["u1", "u1"]}),
+    ("offer sent with upgrades None", in_conversation(
+        "offers.send", "omar", description="d", price=usd("20"), days=2, upgrades=None),
+     mk.ValidationError, {"field": "upgrades", "value": None}),
+    ("offers after a number", lambda w: lambda: w.market.offers.list(
+        by=w.amal, role="buyer", after=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "after", "value": 5}),
+    ("my projects cursor a number", lambda w: lambda: w.market.projects.mine(
+        by=w.amal, cursor=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "cursor", "value": 5}),
+    ("my bids after a number", lambda w: lambda: w.market.projects.my_bids(
+        by=w.omar, after=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "after", "value": 5}),
+    ("requests cursor a number", lambda w: lambda: w.market.requests.browse(
+        cursor=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "cursor", "value": 5}),
+    ("requests category a number", lambda w: lambda: w.market.requests.browse(
+        category=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "category", "value": 5}),
+    ("my requests after a number", lambda w: lambda: w.market.requests.mine(
+        by=w.amal, after=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "after", "value": 5}),
     ("browse budget negative", lambda w: lambda: w.market.projects.browse(
         min_budget=usd("-5")),
      mk.InvalidAmount, {"field": "min_budget", "value": usd("-5")}),
@@ -168,6 +232,42 @@ VALIDATION: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[st
     ("browse budget not Money", lambda w: lambda: w.market.projects.browse(
         min_budget=10),  # type: ignore[arg-type]
      mk.InvalidAmount, {"field": "min_budget", "value": 10}),
+    # -- messages ------------------------------------------------------------------------
+    ("messages after negative", in_conversation("messages.list", "amal", after=-1),
+     mk.ValidationError, {"field": "after", "value": -1}),
+    ("messages limit zero", in_conversation("messages.list", "amal", limit=0),
+     mk.ValidationError, {"field": "limit", "value": 0}),
+    ("message attachments None", in_conversation(
+        "messages.send", "amal", body="x", attachments=None),
+     mk.ValidationError, {"field": "attachments", "value": None}),
+    ("inquiry attachments a number", lambda w: lambda: w.market.messages.inquire(
+        w.service.id, by=w.amal, body="x", attachments=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "attachments", "value": 5}),
+    ("message to conversation None", lambda w: lambda: w.market.messages.send(
+        None, by=w.amal, body="x"),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "conversation_id", "value": None}),
+    ("conversations cursor a number", lambda w: lambda: w.market.messages.conversations(
+        by=w.amal, cursor=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "cursor", "value": 5}),
+    # -- orders, levels, reviews ---------------------------------------------------------
+    ("delivery attachments None", order_call("started", "deliver", "omar", message="x",
+                                             attachments=None),
+     mk.ValidationError, {"field": "attachments", "value": None}),
+    ("levels evaluated at a naive time", lambda w: lambda: w.market.levels.evaluate(
+        dt.datetime(2026, 1, 9)),
+     mk.ValidationError, {"field": "now", "value": dt.datetime(2026, 1, 9)}),
+    ("level metrics at a naive time", lambda w: lambda: w.market.levels.metrics(
+        "omar", now=dt.datetime(2026, 1, 9)),
+     mk.ValidationError, {"field": "now", "value": dt.datetime(2026, 1, 9)}),
+    ("levels run at a string", lambda w: lambda: w.market.levels.run_due(
+        "2026-01-09"),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "now", "value": "2026-01-09"}),
+    ("rating summary of None", lambda w: lambda: w.market.reviews.summary(
+        None),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "subject", "value": None}),
+    ("service reviews cursor a number", lambda w: lambda: w.market.reviews.for_service(
+        w.service.id, cursor=5),  # type: ignore[arg-type]
+     mk.ValidationError, {"field": "cursor", "value": 5}),
 ]
 
 NOT_FOUND: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[str, Any]]] = [
@@ -308,3 +408,13 @@ def test_a_failed_command_leaves_the_market_usable(seeded: World) -> None:
     order = seeded.completed(upgrade=True)
     assert order.state == "completed"
     assert seeded.market.ledger.verify().ok
+
+
+def test_one_attachment_given_alone_is_one_reference(seeded: World) -> None:
+    # Not one reference per letter: the delivery stored ('l', 'o', 'g', 'o', ...).
+    m = seeded.market
+    msg = m.messages.send(conversation(seeded), by=seeded.amal, body="x", attachments="a.png")
+    assert msg.attachments == ("a.png",)
+    order = seeded.started()
+    done = m.orders.deliver(order.id, by=seeded.omar, message="x", attachments="logo.png")
+    assert done.deliveries[-1].attachments == ("logo.png",)

@@ -66,6 +66,15 @@ def test_offer_expires(seeded: World, snapshot: Any) -> None:
         m.offers.accept(offer.id, by=seeded.amal)
 
 
+@pytest.mark.parametrize("upgrades", ["u1", ("u1",), {"u1": 1}])
+def test_upgrades_are_read_as_orders_read_them(seeded: World, upgrades: Any) -> None:
+    # One str is one id, and a mapping of id to quantity works, as for orders.place.
+    offer = send(seeded, inquiry(seeded))
+    order = seeded.market.offers.accept(offer.id, by=seeded.amal, upgrades=upgrades)
+    assert [line.ref for line in order.lines] == ["offer", "u1"]
+    assert order.total == seeded.money("30")
+
+
 def test_decline_withdraw_and_bad_input(seeded: World, snapshot: Any) -> None:
     m = seeded.market
     conv = inquiry(seeded)

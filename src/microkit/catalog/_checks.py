@@ -1,7 +1,9 @@
-"""Input checks and small helpers shared by the catalog commands."""
+"""Input checks and small helpers shared by the catalog commands (the generic checks,
+such as :func:`collection`, :func:`check_cursor` and :func:`aware_time`, by other facades too)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,8 +35,10 @@ __all__ = [
     "UNSET",
     "Seen",
     "Unset",
+    "aware_time",
     "build_upgrades",
     "check_category_fields",
+    "check_cursor",
     "collection",
     "days",
     "money_bound",
@@ -73,17 +77,38 @@ def text(field: str, value: object, *, max_len: int, required: bool = True) -> s
     return value.strip()
 
 
-def collection(field: str, value: object) -> tuple[Any, ...]:
+def collection(field: str, value: object, *, one_str: bool = False) -> tuple[Any, ...]:
     """``value`` as a tuple, if it is an iterable of items and not a string (whose
-    letters would become the items); each item is checked by the caller. Raises
+    letters would become the items); with ``one_str``, one string is one item (an
+    attachment reference given alone). Each item is checked by the caller. Raises
     ValidationError."""
+    if one_str and isinstance(value, str):
+        return (value,)
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise ValidationError(
-            f"{field}: expected a list or tuple of texts, got {value!r:.80}",
+            f"{field}: expected a list or tuple, got {value!r:.80}",
             field=field,
             value=value,
         )
     return tuple(value)
+
+
+def check_cursor(field: str, value: object) -> str | None:
+    """``value`` if it is None or a str: where a listing goes on from (a page's
+    ``next_cursor``, or the last id seen). Raises ValidationError."""
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{field}: expected a page's next_cursor or the last id seen"
+                              f" (a str) or None, got {value!r:.80}", field=field, value=value)
+    return value
+
+
+def aware_time(field: str, value: object) -> dt.datetime:
+    """``value`` if it is a timezone-aware datetime (a naive one cannot be compared with
+    the clock's). Raises ValidationError."""
+    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+        raise ValidationError(f"{field}: expected a timezone-aware datetime, got {value!r:.80}",
+                              field=field, value=value)
+    return value
 
 
 def money_bound(field: str, value: object, config: MarketConfig) -> Money:

@@ -10,6 +10,7 @@ import attrs
 
 from .._core import Core, Unit
 from ..actors import Actor
+from ..catalog._checks import aware_time
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ..events import Event
 from ..storage.base import Tx
@@ -90,8 +91,9 @@ class LevelsFacade:
 
         Raises:
             NotFound: unknown user.
+            ValidationError: ``now`` is not a timezone-aware datetime.
         """
-        when = now or self._core.clock.now()
+        when = self._core.clock.now() if now is None else aware_time("now", now)
         ladder, currency = self.ladder, self._core.config.currency
 
         def read(tx: Tx) -> LevelReport:
@@ -134,11 +136,15 @@ class LevelsFacade:
         level (``level.at_risk`` first); pinned sellers are left alone. Each change
         appends ``level.changed``, ``level.at_risk`` or ``level.recovered``.
         Evaluating twice at the same time changes nothing the second time.
+
+        Raises:
+            ValidationError: ``now`` is not a timezone-aware datetime, or ``batch`` is
+                outside 1..10000.
         """
         if type(batch) is not int or not 1 <= batch <= 10_000:
             raise ValidationError(f"batch: expected 1..10000, got {batch!r}", field="batch",
                                   value=batch)
-        when = now or self._core.clock.now()
+        when = self._core.clock.now() if now is None else aware_time("now", now)
         ladder, currency = self.ladder, self._core.config.currency
         after: str | None = None
         evaluated = 0
@@ -159,8 +165,9 @@ class LevelsFacade:
 
     def run_due(self, now: dt.datetime | None = None) -> EvaluationSummary | None:
         """Evaluate if ``evaluate_every_days`` passed since the last scheduled run (the
-        first call always runs); None when not due. :meth:`Marketplace.tick` calls it."""
-        when = now or self._core.clock.now()
+        first call always runs); None when not due. :meth:`Marketplace.tick` calls it.
+        Raises ValidationError when ``now`` is not a timezone-aware datetime."""
+        when = self._core.clock.now() if now is None else aware_time("now", now)
         every = dt.timedelta(days=self.ladder.evaluate_every_days)
 
         def claim(u: Unit) -> bool:

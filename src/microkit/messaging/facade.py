@@ -11,6 +11,7 @@ import attrs
 
 from .._core import Core, Unit
 from ..actors import Actor
+from ..catalog._checks import check_cursor, collection
 from ..errors import NotFound, PermissionDenied, PluginError, ValidationError
 from ..orders.facade import Page
 from ..storage.base import Tx
@@ -84,9 +85,13 @@ class MessagesFacade:
         Raises:
             NotFound: unknown conversation (or order).
             PermissionDenied: not a participant (staff: only in order conversations).
-            ValidationError: empty or too long body, bad attachments, contact information
-                with ``message_filter="block"``.
+            ValidationError: a conversation id that is not a str; empty or too long body,
+                bad attachments, contact information with ``message_filter="block"``.
         """
+        if not isinstance(conversation_id, str):
+            raise ValidationError(f"conversation_id: expected a conversation id (a str), got"
+                                  f" {conversation_id!r:.80}", field="conversation_id",
+                                  value=conversation_id)
         return self._send(conversation_id, by, body, attachments, service_id=None)
 
     def _send(
@@ -213,7 +218,7 @@ class MessagesFacade:
 
     @staticmethod
     def _check_attachments(attachments: Sequence[str]) -> tuple[str, ...]:
-        refs = (attachments,) if isinstance(attachments, str) else tuple(attachments)
+        refs = collection("attachments", attachments, one_str=True)
         if len(refs) > MAX_ATTACHMENTS or not all(
             isinstance(a, str) and 0 < len(a) <= 1000 for a in refs
         ):
@@ -250,12 +255,17 @@ class MessagesFacade:
     def list(
         self, conversation_id: str, *, by: Actor, after: int = 0, limit: int = 50
     ) -> list[Message]:
-        """Messages after number ``after``, oldest first. Raises NotFound, PermissionDenied."""
-        if type(after) is not int or after < 0 or type(limit) is not int or not (
-            1 <= limit <= 500
-        ):
-            raise ValidationError(f"after/limit: expected after >= 0 and 1..500, got"
-                                  f" {after!r}/{limit!r}", field="limit", value=limit)
+        """Messages after number ``after``, oldest first.
+
+        Raises: NotFound, PermissionDenied, ValidationError (``after`` below 0 or
+        ``limit`` outside 1..500).
+        """
+        if type(after) is not int or after < 0:
+            raise ValidationError(f"after: expected a message number >= 0, got {after!r:.80}",
+                                  field="after", value=after)
+        if type(limit) is not int or not 1 <= limit <= 500:
+            raise ValidationError(f"limit: expected 1..500, got {limit!r:.80}", field="limit",
+                                  value=limit)
         self.get(conversation_id, by=by)
         return self._core.query(lambda tx: tx.find(
             MESSAGES, {"conversation_id": conversation_id}, order_by="key",
@@ -300,12 +310,17 @@ class MessagesFacade:
     def conversations(
         self, *, by: Actor, cursor: str | None = None, limit: int = 20
     ) -> Page[Conversation]:
-        """The user's conversations (as buyer and as seller), most recent first."""
+        """The user's conversations (as buyer and as seller), most recent first.
+
+        Raises: PermissionDenied (not a user), ValidationError (a limit outside 1..200, a
+        cursor that is not a str).
+        """
         if by.kind != "user":
             raise PermissionDenied(f"{by} has no inbox", actor=str(by), action="conversations")
         if type(limit) is not int or not 1 <= limit <= 200:
             raise ValidationError(f"limit: expected 1..200, got {limit!r}", field="limit",
                                   value=limit)
+        check_cursor("cursor", cursor)
 
         def read(tx: Tx) -> list[Conversation]:
             rows = [

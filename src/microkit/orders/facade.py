@@ -9,6 +9,7 @@ import attrs
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
+from ..catalog._checks import collection
 from ..catalog.pricing import Quote, quote
 from ..catalog.stats import record_sale
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
@@ -242,9 +243,11 @@ class OrdersFacade:
     ) -> Order:
         """The seller delivers; auto-completion is scheduled from this delivery.
 
-        Raises: NotFound, PermissionDenied, InvalidTransition, ValidationError (empty message).
+        Raises: NotFound, PermissionDenied, InvalidTransition, ValidationError (empty message,
+        bad attachments).
         """
-        return self._run(order_id, "deliver", by, message=message, attachments=tuple(attachments))
+        refs = collection("attachments", attachments, one_str=True)
+        return self._run(order_id, "deliver", by, message=message, attachments=refs)
 
     def request_revision(self, order_id: str, *, by: Actor, reason: str) -> Order:
         """The buyer asks for changes to a delivery; the order is back in progress.

@@ -10,6 +10,7 @@ import attrs
 
 from .._core import Unit
 from ..actors import Actor
+from ..catalog._checks import collection
 from ..catalog.model import UpgradeSpec
 from ..catalog.pricing import check_price
 from ..config import MarketConfig
@@ -66,11 +67,12 @@ def check_money(field: str, value: object, config: MarketConfig, *, upgrade: boo
 def check_upgrades(specs: Sequence[UpgradeSpec], config: MarketConfig
                    ) -> tuple[OfferUpgrade, ...]:
     """An offer's upgrades, numbered ``u1``, ``u2``, … Raises ValidationError."""
-    if isinstance(specs, UpgradeSpec) or len(specs) > MAX_OFFER_UPGRADES:
+    given = collection("upgrades", specs)
+    if len(given) > MAX_OFFER_UPGRADES:
         raise ValidationError(f"upgrades: expected at most {MAX_OFFER_UPGRADES} UpgradeSpec",
                               field="upgrades", value=specs)
     out = []
-    for i, spec in enumerate(specs, 1):
+    for i, spec in enumerate(given, 1):
         if not isinstance(spec, UpgradeSpec):
             raise ValidationError(f"upgrades: expected UpgradeSpec records, got {spec!r:.80}",
                                   field="upgrades", value=spec)

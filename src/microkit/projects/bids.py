@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Final
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import text
+from ..catalog._checks import check_cursor, text
 from ..catalog.pricing import Quote
 from ..config import MarketConfig
 from ..errors import (
@@ -285,10 +285,16 @@ class BidCommands:
         return sorted(rows, key=lambda b: (b.created_at, b.id))
 
     def my_bids(self, *, by: Actor, limit: int = 100, after: str | None = None) -> list[Bid]:
-        """The seller's bids, by id (page on with ``after=`` the last id seen)."""
+        """The seller's bids, by id (page on with ``after=`` the last id seen).
+
+        Raises: PermissionDenied (not a user), ValidationError (a bad limit, an ``after``
+        that is not a str).
+        """
         user_only(by, "list bids")
+        ps.check_limit(limit)
+        check_cursor("after", after)
         return self._core.query(lambda tx: tx.find(BIDS, {"seller_id": by.id}, after=after,
-                                                   limit=ps.check_limit(limit)))
+                                                   limit=limit))
 
     def conversation(self, bid_id: str, *, by: Actor) -> Conversation:
         """The conversation between the project's buyer and the bidder, opened by the

@@ -16,7 +16,7 @@ import attrs
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import Seen, money_bound, text
+from ..catalog._checks import Seen, check_cursor, money_bound, text
 from ..catalog.search import descendants
 from ..errors import NotFound, ValidationError
 from ..events import Event
@@ -168,13 +168,15 @@ class ProjectsFacade(BidCommands):
              limit: int = 20) -> Page[Project]:
         """The buyer's own projects, newest first (any state, or one).
 
-        Raises: PermissionDenied (not a user), ValidationError (bad state or limit).
+        Raises: PermissionDenied (not a user), ValidationError (bad state or limit, a
+        cursor that is not a str).
         """
         user_only(by, "list projects")
         if state is not None and state not in PROJECT.states:
             raise ValidationError(f"state: expected one of {PROJECT.states}, got {state!r}",
                                   field="state", value=state)
         ps.check_limit(limit)
+        check_cursor("cursor", cursor)
         where: dict[str, str | int | None] = {"buyer_id": by.id}
         if state is not None:
             where["state"] = state

@@ -10,14 +10,14 @@ checked on accept from the due instant, and ``market.tick`` marks the offer
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import text
+from ..catalog._checks import check_cursor, text
 from ..catalog.model import UpgradeSpec
-from ..catalog.pricing import Quote
+from ..catalog.pricing import Quote, chosen_upgrades
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..money import Money
 from ..orders.model import Order, OrderLine
@@ -47,6 +47,26 @@ def offer_role(offer: Offer, by: Actor) -> Role | None:
 def _title(description: str) -> str:
     first = description.strip().splitlines()[0].strip()
     return first if len(first) <= 120 else first[:119] + "…"
+
+
+def _picked_upgrades(upgrades: Sequence[str] | Mapping[str, int]) -> tuple[str, ...]:
+    """The upgrade ids a buyer picks on accepting an offer, read as ``orders.place`` reads
+    them (:func:`~microkit.catalog.pricing.chosen_upgrades`), each at most once: an
+    offer's upgrade has no quantity. Raises ValidationError."""
+    if isinstance(upgrades, Sequence) and not isinstance(upgrades, str):
+        for item in upgrades:  # chosen_upgrades counts them: each must be hashable first
+            if not isinstance(item, str):
+                raise ValidationError(f"upgrades: expected upgrade ids (str), got {item!r:.80}",
+                                      field="upgrades", value=item)
+    chosen = chosen_upgrades(upgrades)
+    for upgrade_id, quantity in chosen.items():
+        if not isinstance(upgrade_id, str):
+            raise ValidationError(f"upgrades: expected upgrade ids (str), got"
+                                  f" {upgrade_id!r:.80}", field="upgrades", value=upgrade_id)
+        if type(quantity) is not int or quantity != 1:
+            raise ValidationError(f"upgrades: expected distinct upgrade ids, each taken once,"
+                                  f" got {upgrades!r:.80}", field="upgrades", value=upgrades)
+    return tuple(chosen)
 
 
 def create_offer(
@@ -176,20 +196,23 @@ class OffersFacade:
         u.emit(move.event, f"offer:{offer.id}", str(by), data)
         return new
 
-    def accept(self, offer_id: str, *, by: Actor, upgrades: Sequence[str] = ()) -> Order:
+    def accept(self, offer_id: str, *, by: Actor,
+               upgrades: Sequence[str] | Mapping[str, int] = ()) -> Order:
         """The buyer accepts an offer (adding any of its upgrades by id): an order in
         ``pending_payment``, priced and split like a service's; its ``source`` is
         ``"offer:{offer_id}"``.
+
+        Args:
+            upgrades: upgrade ids, read as ``orders.place`` reads them (one str is one
+                id; a mapping of id to quantity), each at most once.
 
         Raises:
             NotFound: unknown offer.  PermissionDenied: not its buyer.
             InvalidTransition: declined, withdrawn, accepted already, or expired
                 (``state="expired"`` from the expiry instant on, even before a tick).
-            ValidationError: an unknown or repeated upgrade id.
+            ValidationError: upgrades that are not ids, an unknown or repeated upgrade id.
         """
-        if isinstance(upgrades, str) or len(set(upgrades)) != len(upgrades):
-            raise ValidationError(f"upgrades: expected distinct upgrade ids, got {upgrades!r}",
-                                  field="upgrades", value=upgrades)
+        picked = _picked_upgrades(upgrades)
         orders, config = self._orders, self._core.config
 
         def command(u: Unit) -> Order:
@@ -198,7 +221,7 @@ class OffersFacade:
                         subject=offer_id)
             lines = [OrderLine("offer", _title(offer.description), offer.price, 1, offer.days)]
             days = offer.days
-            for upgrade_id in upgrades:
+            for upgrade_id in picked:
                 up = offer.upgrade(upgrade_id)
                 if up is None:
                     raise ValidationError(f"upgrades: offer {offer_id} has no upgrade"
@@ -242,8 +265,10 @@ class OffersFacade:
              conversation_id: str | None = None, limit: int = 100,
              after: str | None = None) -> list[Offer]:
         """Offers the user received (``role="buyer"``) or sent, by id; optionally only
-        those of one conversation. Raises PermissionDenied, ValidationError."""
+        those of one conversation. Raises PermissionDenied, ValidationError (a bad role or
+        limit, an ``after`` that is not a str)."""
         user_only(by, "list offers")
+        check_cursor("after", after)
         if role not in ("buyer", "seller"):
             raise ValidationError(f"role: expected 'buyer' or 'seller', got {role!r}",
                                   field="role", value=role)

@@ -13,7 +13,7 @@ from typing import Final
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import Seen
+from ..catalog._checks import Seen, check_cursor
 from ..catalog._checks import text as text_
 from ..catalog.model import UpgradeSpec
 from ..errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
@@ -101,9 +101,13 @@ class RequestsFacade:
                limit: int = 20) -> Page[BuyerRequest]:
         """Open requests for sellers, newest first, optionally of one category.
 
-        Raises: ValidationError (bad limit).
+        Raises: ValidationError (bad limit, a category or cursor that is not a str).
         """
         ps.check_limit(limit)
+        check_cursor("cursor", cursor)
+        if category is not None and not isinstance(category, str):
+            raise ValidationError(f"category: expected a slug or None, got {category!r:.80}",
+                                  field="category", value=category)
         where: dict[str, str | int | None] = {"state": "open"}
         if category is not None:
             where["category"] = category
@@ -120,10 +124,16 @@ class RequestsFacade:
 
     def mine(self, *, by: Actor, limit: int = 100, after: str | None = None
              ) -> list[BuyerRequest]:
-        """The buyer's own requests, by id."""
+        """The buyer's own requests, by id (page on with ``after=`` the last id seen).
+
+        Raises: PermissionDenied (not a user), ValidationError (a bad limit, an ``after``
+        that is not a str).
+        """
         user_only(by, "list requests")
+        ps.check_limit(limit)
+        check_cursor("after", after)
         return self._core.query(lambda tx: tx.find(
-            BUYER_REQUESTS, {"buyer_id": by.id}, after=after, limit=ps.check_limit(limit)))
+            BUYER_REQUESTS, {"buyer_id": by.id}, after=after, limit=limit))
 
     def responses(self, request_id: str, *, by: Actor) -> list[RequestResponse]:
         """Responses to a request: all for its buyer and staff, a seller's own otherwise.

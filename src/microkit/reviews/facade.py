@@ -16,6 +16,7 @@ import attrs
 
 from .._core import Core, Unit
 from ..actors import Actor
+from ..catalog._checks import check_cursor
 from ..catalog.stats import record_rating
 from ..errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..orders.facade import Page, role_of
@@ -260,14 +261,17 @@ class ReviewsFacade:
     def for_service(
         self, service_id: str, *, cursor: str | None = None, limit: int = 20
     ) -> Page[Review]:
-        """Published buyer reviews of a service, newest first."""
+        """Published buyer reviews of a service, newest first. Raises ValidationError (a
+        limit outside 1..200, a cursor that is not a str)."""
         return self._page({"service_id": service_id, "published": 1}, "buyer", cursor, limit)
 
     def for_user(
         self, user_id: str, *, as_role: str = "seller", cursor: str | None = None,
         limit: int = 20,
     ) -> Page[Review]:
-        """Published reviews about a user: as a seller (by buyers) or as a buyer (by sellers)."""
+        """Published reviews about a user: as a seller (by buyers) or as a buyer (by sellers).
+        Raises ValidationError (a bad role, a limit outside 1..200, a cursor that is not a
+        str)."""
         if as_role not in ("seller", "buyer"):
             raise ValidationError(f"as_role: expected 'seller' or 'buyer', got {as_role!r}",
                                   field="as_role", value=as_role)
@@ -280,6 +284,7 @@ class ReviewsFacade:
         if type(limit) is not int or not 1 <= limit <= 200:
             raise ValidationError(f"limit: expected 1..200, got {limit!r}", field="limit",
                                   value=limit)
+        check_cursor("cursor", cursor)
 
         def read(tx: Tx) -> tuple[list[Review], str | None]:
             out: list[Review] = []
@@ -299,8 +304,9 @@ class ReviewsFacade:
         return Page(tuple(rows), nxt)
 
     def summary(self, subject: str) -> RatingSummary:
-        """The aggregate of ``"service:{id}"``, ``"seller:{user}"`` or ``"buyer:{user}"``."""
-        kind = subject.partition(":")[0]
+        """The aggregate of ``"service:{id}"``, ``"seller:{user}"`` or ``"buyer:{user}"``.
+        Raises ValidationError for any other subject."""
+        kind = subject.partition(":")[0] if isinstance(subject, str) else None
         if kind not in ("service", "seller", "buyer"):
             raise ValidationError(
                 f"subject: expected 'service:…', 'seller:…' or 'buyer:…', got {subject!r}",
