@@ -111,6 +111,19 @@ def responded(world: World, service_id: object) -> BadCall:
         req.id, by=world.omar, service_id=service_id)  # type: ignore[arg-type]
 
 
+def requirements_with(attachments: object) -> Callable[[World], BadCall]:
+    """An order waiting for requirements, then submitting them with ``attachments``."""
+
+    def case(world: World) -> BadCall:
+        svc = create(world, usd("5"), requirements="اسم الشركة")()
+        world.market.catalog.approve(svc.id, by=world.staff)  # type: ignore[attr-defined]
+        order = world.paid(service=svc)  # type: ignore[arg-type]
+        return lambda: world.market.orders.submit_requirements(
+            order.id, by=world.amal, text="ACME", attachments=attachments)  # type: ignore[arg-type]
+
+    return case
+
+
 def pending_review_service(world: World) -> BadCall:
     svc = create(world, usd("5"))()
     return lambda: world.market.orders.place(svc.id, by=world.amal)  # type: ignore[attr-defined]
@@ -185,6 +198,14 @@ VALIDATION: list[tuple[str, Callable[[World], BadCall], type[Exception], dict[st
      mk.ValidationError, {"field": "batch", "value": 0}),
     ("split payment of nothing from the balance", lambda w: split_paid(w, usd("0")),
      mk.ValidationError, {"field": "from_balance", "value": usd("0")}),
+    ("an upgrade id that is not a str", lambda w: lambda: w.market.orders.place(
+        w.service.id, by=w.amal, upgrades=[["up_1"]]),  # type: ignore[list-item]
+     mk.ValidationError, {"field": "upgrades", "value": ["up_1"]}),
+    ("requirements attachments None", requirements_with(None),
+     mk.ValidationError, {"field": "attachments", "value": None}),
+    ("search below zero", lambda w: lambda: w.market.catalog.search(
+        "شعار", min_price=Money(-1, "USD")),
+     mk.InvalidAmount, {"field": "min_price", "value": Money(-1, "USD")}),
     ("blank user id", lambda w: lambda: w.market.users.register(" ", display_name="x"),
      mk.ValidationError, {"field": "user_id", "value": " "}),
     ("images as one string", lambda w: create(w, usd("5"), images="logo.png"),

@@ -43,6 +43,11 @@ def test_requirements_wait_for_the_buyer_then_the_start_window_opens(seeded: Wor
     assert ready.state == "paid" and ready.requirements is not None
     assert ready.requirements.attachments == ("brief.pdf",)
     assert ready.ready_at == seeded.clock.now()
+    # One reference given alone is one attachment, not one per letter.
+    alone = seeded.paid(service=with_requirements(seeded))
+    sent = m.orders.submit_requirements(alone.id, by=seeded.amal, text="ACME",
+                                        attachments="brief.pdf")  # type: ignore[arg-type]
+    assert sent.requirements is not None and sent.requirements.attachments == ("brief.pdf",)
 
 
 def test_seller_may_start_without_requirements(seeded: World) -> None:

@@ -13,6 +13,7 @@ import attrs
 from . import _builtins
 from ._core import Core, Unit
 from .actors import Actor
+from .catalog._checks import aware_time
 from .catalog.facade import CatalogFacade
 from .clock import Clock, SystemClock
 from .config import MarketConfig
@@ -257,9 +258,8 @@ class Marketplace:
         the others run: one broken timer must not stop every other clock in the market.
         A :class:`~microkit.errors.StorageError` (the database is gone) is raised.
         """
-        if now is not None and (not isinstance(now, dt.datetime) or now.tzinfo is None):
-            raise ValidationError(f"now: expected a timezone-aware datetime, got {now!r:.80}",
-                                  field="now", value=now)
+        if now is not None:
+            aware_time("now", now)
         for name, value in (("batch", batch), ("chunk", chunk)):
             if type(value) is not int or not 1 <= value <= 10_000:
                 raise ValidationError(f"{name}: expected 1..10000, got {value!r:.80}",

@@ -476,7 +476,8 @@ class CatalogFacade:
                 blank lists everything. Normalized like the index (tashkeel, hamza forms,
                 ة/ه, ى/ي, digits, case, the article ال and a leading و).
             category: Only this category and the ones below it.
-            min_price, max_price: Base price bounds, in the market currency.
+            min_price, max_price: Base price bounds, in the market currency, 0 or more
+                (any amount: no minimum, step or cap applies to a filter).
             max_delivery_days: Base delivery time at most this.
             min_rating: Average stars at least this (unrated services count as 0).
             seller: Only this seller's services.

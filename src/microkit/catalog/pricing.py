@@ -85,16 +85,17 @@ def chosen_upgrades(upgrades: Sequence[str] | Mapping[str, int]) -> dict[str, in
     to quantity, as id → quantity in the order given. Raises ValidationError."""
     if isinstance(upgrades, str):
         upgrades = (upgrades,)
-    if isinstance(upgrades, Mapping):
-        return dict(upgrades)
-    if not isinstance(upgrades, Sequence):
+    if not isinstance(upgrades, Mapping | Sequence):
         raise ValidationError(
             f"upgrades: expected upgrade ids or a mapping of id to quantity, got"
             f" {upgrades!r:.80}", field="upgrades", value=upgrades)
     chosen: dict[str, int] = {}
     for upgrade_id in upgrades:
+        if not isinstance(upgrade_id, str):
+            raise ValidationError(f"upgrades: expected upgrade ids (str), got"
+                                  f" {upgrade_id!r:.80}", field="upgrades", value=upgrade_id)
         chosen[upgrade_id] = chosen.get(upgrade_id, 0) + 1
-    return chosen
+    return dict(upgrades) if isinstance(upgrades, Mapping) else chosen
 
 
 def quote(

@@ -18,10 +18,10 @@ from typing import Final, cast
 import attrs
 
 from ..config import MarketConfig
-from ..errors import CurrencyMismatch, InvalidAmount, NotFound, ValidationError
-from ..money import Money
+from ..errors import NotFound, ValidationError
 from ..storage.base import Tx
 from ..storage.records import CATEGORIES, SERVICES
+from ._checks import money_bound
 from ._normalize import query_terms
 from .indexing import SORTS, Key, SearchSpec, Sort
 from .model import SearchHit, SearchPage
@@ -41,15 +41,7 @@ def _bad(field: str, value: object, expected: str) -> ValidationError:
 
 
 def _money(field: str, value: object, config: MarketConfig) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, Money):
-        raise InvalidAmount(f"{field}: expected Money or None, got {value!r:.80}", field=field,
-                            value=value)
-    if value.currency != config.currency:
-        raise CurrencyMismatch(f"{field}: expected {config.currency.code}, got {value}",
-                               field=field, value=value)
-    return value.amount
+    return None if value is None else money_bound(field, value, config).amount
 
 
 def _rating(value: object) -> int | None:

@@ -9,7 +9,7 @@ import attrs
 
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import collection
+from ..catalog._checks import check_cursor, collection
 from ..catalog.pricing import Quote, quote
 from ..catalog.stats import record_sale
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
@@ -286,7 +286,7 @@ class OrdersFacade:
         Raises: NotFound, PermissionDenied, InvalidTransition, ValidationError.
         """
         return self._run(order_id, "submit_requirements", by, text=text,
-                         attachments=tuple(attachments))
+                         attachments=collection("attachments", attachments, one_str=True))
 
     def request_cancellation(self, order_id: str, *, by: Actor, reason: str = "") -> Order:
         """Either side asks to cancel; the other has ``mutual_cancel_hours`` to answer.
@@ -404,9 +404,7 @@ class OrdersFacade:
         if type(limit) is not int or not 1 <= limit <= 200:
             raise ValidationError(f"limit: expected 1..200, got {limit!r}", field="limit",
                                   value=limit)
-        if cursor is not None and not isinstance(cursor, str):
-            raise ValidationError(f"cursor: expected a page's next_cursor, got {cursor!r:.80}",
-                                  field="cursor", value=cursor)
+        check_cursor("cursor", cursor)
         column = f"{role}_id"
 
         def read(tx: Tx) -> list[Order]:

@@ -53,16 +53,8 @@ def _picked_upgrades(upgrades: Sequence[str] | Mapping[str, int]) -> tuple[str, 
     """The upgrade ids a buyer picks on accepting an offer, read as ``orders.place`` reads
     them (:func:`~microkit.catalog.pricing.chosen_upgrades`), each at most once: an
     offer's upgrade has no quantity. Raises ValidationError."""
-    if isinstance(upgrades, Sequence) and not isinstance(upgrades, str):
-        for item in upgrades:  # chosen_upgrades counts them: each must be hashable first
-            if not isinstance(item, str):
-                raise ValidationError(f"upgrades: expected upgrade ids (str), got {item!r:.80}",
-                                      field="upgrades", value=item)
     chosen = chosen_upgrades(upgrades)
-    for upgrade_id, quantity in chosen.items():
-        if not isinstance(upgrade_id, str):
-            raise ValidationError(f"upgrades: expected upgrade ids (str), got"
-                                  f" {upgrade_id!r:.80}", field="upgrades", value=upgrade_id)
+    for quantity in chosen.values():
         if type(quantity) is not int or quantity != 1:
             raise ValidationError(f"upgrades: expected distinct upgrade ids, each taken once,"
                                   f" got {upgrades!r:.80}", field="upgrades", value=upgrades)
