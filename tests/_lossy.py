@@ -12,8 +12,11 @@ from microkit.payments.gateway import ChargeRequest, ChargeResult
 class LosesFirstAnswer:
     """A sandbox whose first charge is captured but whose answer is lost (a timeout)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, wrapped: bool = False) -> None:
         self.lose = True
+        #: Raise the plugin's own PaymentError around the timeout, as a plugin that
+        #: catches its HTTP errors would, instead of letting the TimeoutError out.
+        self.wrapped = wrapped
         #: The processor behind it (its charges, its webhooks), once the market is open.
         self.sandbox: SandboxGateway | None = None
 
@@ -30,7 +33,11 @@ class LosesFirstAnswer:
                 result = inner.create_charge(request)
                 if plugin.lose:
                     plugin.lose = False
-                    raise TimeoutError("the answer was lost after the capture")
+                    lost = TimeoutError("the answer was lost after the capture")
+                    if plugin.wrapped:
+                        raise mk.PaymentError(f"lossy unreachable: {lost}",
+                                              gateway="lossy") from lost
+                    raise lost
                 return result
 
             def refund(self, request: Any) -> Any:

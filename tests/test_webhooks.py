@@ -532,10 +532,14 @@ def test_split_payment_retried_after_a_lost_answer_charges_once(make_world: Any)
     assert m.ledger.verify().ok
 
 
-def test_a_charge_whose_answer_was_lost_is_applied_by_its_webhook(make_world: Any) -> None:
+@pytest.mark.parametrize("wrapped", [False, True], ids=["raised", "plugin PaymentError"])
+def test_a_charge_whose_answer_was_lost_is_applied_by_its_webhook(
+    make_world: Any, wrapped: bool,
+) -> None:
     # Nobody retries, and the order expires: the processor's webhook still finds the
-    # payment (by the id it echoes) and the money lands on the buyer's balance.
-    lossy = LosesFirstAnswer()
+    # payment (by the id it echoes) and the money lands on the buyer's balance. A plugin
+    # that wraps its timeout in its own PaymentError gave no answer either.
+    lossy = LosesFirstAnswer(wrapped=wrapped)
     world = make_world(plugins=(lossy,))
     m = world.market
     order = world.place()

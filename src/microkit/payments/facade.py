@@ -509,11 +509,15 @@ def _check_key(idempotency_key: object) -> None:
 
 
 def call_gateway(gateway: str, call: Callable[[], T]) -> T:
-    """Call a plugin; anything it raises becomes a :class:`PaymentError` (chained)."""
+    """Call a gateway's ``create_charge``; anything it raises becomes a :class:`PaymentError`
+    with ``outcome_unknown`` (chained): a decline is an answer (``ChargeResult("failed")``),
+    so a raise means there was none -- a plugin's own PaymentError around a timeout too."""
     try:
         return call()
-    except PaymentError:
-        raise
+    except PaymentError as exc:
+        if exc.outcome_unknown:
+            raise
+        raise PaymentError(str(exc), gateway=exc.gateway, outcome_unknown=True) from exc
     except Exception as exc:
         raise PaymentError(f"{gateway}: gateway raised {type(exc).__name__}: {exc}",
                            gateway=gateway, outcome_unknown=True) from exc
