@@ -6,6 +6,7 @@ refund itself (``orders.facade``); these tests run the real table, unchanged.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import pytest
@@ -147,6 +148,7 @@ def test_manual_refund_is_confirmed_by_staff(make_world: WorldFactory) -> None:
 
 def test_split_payment_refund_sends_only_the_card_part_to_the_gateway(original: World) -> None:
     m = original.market
+    start = original.clock.now()
     m.payments.top_up(Money.of("3", "USD"), by=original.amal, gateway="sandbox",
                       idempotency_key="top")
     order = original.place(upgrade=True)
@@ -158,11 +160,17 @@ def test_split_payment_refund_sends_only_the_card_part_to_the_gateway(original: 
     [refund] = m.payments.refunds_of(payment.id)
     assert refund.amount == Money.of("7", "USD") and refund.state == "succeeded"
     assert m.ledger.balance("amal").available == Money.of("3", "USD")
+    # The settlement report shows what the processor did: 7 refunded, nothing refused.
+    report = m.ledger.settlement("sandbox", start, original.clock.now() + dt.timedelta(1))
+    assert (report.refund_count, report.refunds) == (1, Money.of("7", "USD"))
+    assert report.refunds_reversed == Money.zero("USD")
+    assert report.net == Money.of("3", "USD")  # 3 top-up + 7 card in, 7 back out
     assert m.ledger.verify().ok
 
 
 def test_dispute_split_refunds_part_through_the_gateway(original: World) -> None:
     m = original.market
+    start = original.clock.now()
     order = original.delivered(upgrade=True)
     m.orders.open_dispute(order.id, by=original.amal, reason="half done")
     m.orders.resolve_dispute(order.id, by=original.staff, outcome="split",
@@ -170,6 +178,9 @@ def test_dispute_split_refunds_part_through_the_gateway(original: World) -> None
     m.tick()
     [refund] = m.payments.refunds_of(payment_of(original, order).id)
     assert refund.state == "succeeded" and refund.amount == Money.of("5", "USD")
+    report = m.ledger.settlement("sandbox", start, original.clock.now() + dt.timedelta(1))
+    assert (report.money_in, report.refund_count, report.refunds) == (
+        Money.of("10", "USD"), 1, Money.of("5", "USD"))
     assert m.ledger.verify().ok
 
 

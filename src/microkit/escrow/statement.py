@@ -15,10 +15,14 @@ __all__ = ["SettlementReport", "Statement", "StatementLine", "postings_of", "set
 
 #: Ledger transaction kinds that bring money in through a gateway.
 MONEY_IN = frozenset({"pay", "capture", "topup", "unapplied"})
-#: Kinds that send money back out through a gateway.
-REFUND_KINDS = frozenset({"refund"})
+#: Kinds that send money back out through a gateway: a cancelled order's refund, and the
+#: buyer's part of a dispute split (both to the original card with ``refund_to="original"``).
+REFUND_KINDS = frozenset({"refund", "split"})
 #: Kinds that reverse a refund the gateway refused (the money went to the balance).
 REFUND_REVERSALS = frozenset({"refund_to_balance"})
+#: The part of a refund the card never paid (a split payment's balance part), sent back
+#: from the gateway account to the balance at once: never a refund through the gateway.
+REFUND_EXCESS = frozenset({"refund_excess"})
 
 
 @attrs.frozen
@@ -58,7 +62,9 @@ class SettlementReport:
     """What went through one gateway in ``[start, end)``, to match the processor's report.
 
     ``money_in`` is every capture (order payments, split-payment card parts,
-    top-ups); ``refunds`` what went back out; ``refunds_reversed`` refunds the
+    top-ups); ``refunds`` what went back out through the gateway (cancelled orders and
+    the buyer's part of dispute splits; a split payment's balance part never goes
+    through it, so it is not counted); ``refunds_reversed`` refunds the
     gateway refused, moved to the buyer's balance instead; ``fees`` the
     processing fees the gateway reported on its charges (informational: not
     in the ledger). ``net = money_in - refunds + refunds_reversed - fees``:
@@ -160,6 +166,8 @@ def settlement(tx: Tx, gateway: str, start: dt.datetime, end: dt.datetime,
             refund_ids.add(line.txn_id)
         elif line.kind in REFUND_REVERSALS and n < 0:
             reversed_ -= n
+        elif line.kind in REFUND_EXCESS and n < 0:
+            refunds += n
     return SettlementReport(
         gateway, start, end, len(charges), Money(money_in, cur), len(refund_ids),
         Money(refunds, cur), Money(reversed_, cur), Money(fees, cur),

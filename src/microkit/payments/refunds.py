@@ -138,7 +138,7 @@ def open_refund(core: Core, u: Unit, txn_id: str) -> Refund | None:
     via_gateway = min(amount.amount, refundable)
     excess = amount.amount - via_gateway
     if excess:
-        u.post(ledger.transfer(f"refund:{rid}:excess", "refund_to_balance", out.account,
+        u.post(ledger.transfer(f"refund:{rid}:excess", "refund_excess", out.account,
                                {ledger.user_available(order.buyer_id): Money(excess,
                                                                              txn.currency)},
                                at=u.now))
