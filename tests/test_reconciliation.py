@@ -45,6 +45,20 @@ def test_settlement_report_money_in_and_refunds(seeded: World) -> None:
     assert report.refunds == Money.zero("USD") and report.net == Money.of("15", "USD")
 
 
+def test_a_tick_at_a_local_time_posts_in_the_right_period(seeded: World) -> None:
+    # Times are stored as UTC text and compared as text: a tick given Tripoli time must
+    # not put its postings into a later period (SQLite used to keep the +02:00).
+    m = seeded.market
+    seeded.completed()
+    due = seeded.clock.now() + dt.timedelta(days=m.config.clearance_days)
+    tripoli = dt.timezone(dt.timedelta(hours=2))
+    assert m.tick(now=due.astimezone(tripoli)).ran == {"clear": 1}
+    hour = m.ledger.statement("user:omar:available", due - dt.timedelta(minutes=30),
+                              due + dt.timedelta(minutes=30))
+    assert [line.kind for line in hour.lines] == ["clear"]
+    assert hour.lines[0].at == due and hour.closing == m.ledger.balance("omar").available
+
+
 @pytest.mark.parametrize("bad", ["naive", "reversed", "account"])
 def test_statement_refuses_bad_periods(seeded: World, bad: str) -> None:
     now = seeded.clock.now()

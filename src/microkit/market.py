@@ -264,7 +264,7 @@ class Marketplace:
             if type(value) is not int or not 1 <= value <= 10_000:
                 raise ValidationError(f"{name}: expected 1..10000, got {value!r:.80}",
                                       field=name, value=value)
-        when = now or self._core.clock.now()
+        when = (now or self._core.clock.now()).astimezone(dt.UTC)
         ran: Counter[str] = Counter()
         dropped = 0
         failed: set[str] = set()  # ids of timers that raised in this tick

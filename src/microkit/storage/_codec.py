@@ -84,12 +84,15 @@ _UTC = dt.UTC
 
 
 def iso(when: dt.datetime) -> str:
-    """``when.isoformat()``, remembered for UTC datetimes.
+    """``when`` as ISO-8601 text in UTC, remembered.
 
-    Only UTC: equal datetimes in other offsets hash alike but print differently.
+    Stored times are compared as text (a statement's period, the event log), which
+    orders them as time only in one offset: another offset is converted first.
     """
     if when.tzinfo is not _UTC:
-        return when.isoformat()
+        if when.tzinfo is None:  # never stored by microkit; kept as given
+            return when.isoformat()
+        when = when.astimezone(_UTC)
     text = _ISO.get(when)
     if text is None:
         if len(_ISO) >= 4096:
