@@ -15,7 +15,14 @@ import microkit as mk
 from conftest import START, MarketFactory
 from microkit import Actor, Money
 from microkit.clock import FrozenClock
-from microkit.levels import Level, LevelLadder, Privileges, Requirement, SellerMetrics
+from microkit.levels import (
+    Level,
+    LevelLadder,
+    Privileges,
+    Requirement,
+    SellerMetrics,
+    default_ladder,
+)
 from microkit.levels.evaluation import by_window, decide
 from microkit.levels.metrics import bump, check, day_of, target_level
 
@@ -411,3 +418,73 @@ def test_a_single_level_ladder_limits_nothing(make_market: MarketFactory) -> Non
         m.catalog.create_service(by=Actor.user("omar"), category="design", title="شعار",
                                  description="شعار", price=usd("1000"), delivery_days=1)
     assert m.levels.privileges("omar") == Privileges()
+
+
+# -- the default ladder follows the market's own rules ---------------------------------
+
+
+def effective_clearance(config: mk.MarketConfig) -> dict[str, int]:
+    return {lv.id: config.clearance_days if lv.privileges.clearance_days is None
+            else lv.privileges.clearance_days for lv in config.levels.levels}
+
+
+@pytest.mark.parametrize("config", [
+    mk.MarketConfig.khamsat(),
+    mk.MarketConfig.microlibya(),
+    mk.MarketConfig(currency="USD", min_price=usd("5"), clearance_days=8,
+                    withdrawal_min=usd("10")),
+    mk.MarketConfig(currency="USD", min_price=usd("5"), clearance_days=0,
+                    withdrawal_min=usd("10")),
+], ids=["khamsat", "microlibya", "8-days", "0-days"])
+def test_a_default_level_never_waits_longer_than_the_market(config: mk.MarketConfig) -> None:
+    # A level is a privilege: MicroLibya clears after 7 days, so level_two (10 in the
+    # ladder) waited longer for its money than a new seller.
+    days = effective_clearance(config)
+    assert all(d <= config.clearance_days for d in days.values()), days
+    ordered = list(days.values())
+    assert ordered == sorted(ordered, reverse=True), days  # higher level, no longer wait
+
+
+def test_the_khamsat_ladder_keeps_its_values() -> None:
+    config = mk.MarketConfig.khamsat()
+    assert effective_clearance(config) == {"new": 14, "level_one": 14, "level_two": 10,
+                                           "top": 7}
+    assert [lv.privileges for lv in config.levels.levels] == [
+        Privileges(10, 5, usd("100"), None), Privileges(15, 10, usd("500"), None),
+        Privileges(20, 15, usd("1000"), 10), Privileges(30, 20, None, 7)]
+    assert config.levels == default_ladder(usd("5"))
+
+
+def test_a_default_level_cap_is_never_above_the_market_cap() -> None:
+    config = mk.MarketConfig(currency="USD", min_price=usd("5"), max_price=usd("300"),
+                             withdrawal_min=usd("10"))
+    caps = [lv.privileges.max_price for lv in config.levels.levels]
+    assert caps == [usd("100"), usd("300"), usd("300"), None]
+
+
+def test_microlibya_level_two_clears_with_the_market(
+    make_market: MarketFactory, clock: FrozenClock
+) -> None:
+    m = make_market(mk.MarketConfig.microlibya())
+    lyd = m.config.money
+    m.users.register("huda", display_name="Huda")
+    m.catalog.add_category("design", names={"ar": "تصميم", "en": "Design"}, by=STAFF)
+    paid: dict[str, Money] = {}
+    for seller, level in (("newbie", None), ("pro", "level_two")):
+        m.users.register(seller, display_name=seller)
+        if level is not None:
+            m.levels.pin(seller, level=level, by=STAFF, reason="migrated")
+        svc = m.catalog.approve(m.catalog.create_service(
+            by=Actor.user(seller), category="design", title="شعار", description="شعار",
+            price=lyd("20"), delivery_days=2).id, by=STAFF)
+        order = m.orders.place(svc.id, by=Actor.user("huda"))
+        m.payments.pay(order.id, by=Actor.user("huda"), gateway="sandbox",
+                       idempotency_key=seller)
+        m.orders.start(order.id, by=Actor.user(seller))
+        m.orders.deliver(order.id, by=Actor.user(seller), message="تم")
+        paid[seller] = m.orders.accept(order.id, by=Actor.user("huda")).seller_share
+    clock.advance(days=7)
+    m.tick()
+    assert m.levels.get("pro").level == "level_two"
+    for seller, share in paid.items():
+        assert m.ledger.balance(seller).available == share, seller

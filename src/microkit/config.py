@@ -83,10 +83,20 @@ def _to_currency(value: str | Currency) -> Currency:
         raise _fail("currency", value, "an ISO 4217 code from microkit's table") from exc
 
 
-def _default_levels(min_price: object) -> LevelLadder:
-    # A bad min_price is reported by __attrs_post_init__, naming min_price.
-    ok = isinstance(min_price, Money) and min_price.amount > 0
-    return default_ladder(min_price if ok else Money.of(5, "USD"))  # type: ignore[arg-type]
+def _default_levels(config: MarketConfig) -> LevelLadder:
+    """The ladder a config gets when the caller sets none: :func:`default_ladder` from
+    its ``min_price``, ``clearance_days`` and ``max_price``."""
+    # Runs while the config is built, before validation: a bad field is left out here
+    # and reported by its validator or __attrs_post_init__, naming it.
+    low, days, cap = config.min_price, config.clearance_days, config.max_price
+    if not isinstance(low, Money) or low.amount <= 0:
+        low = Money.of(5, "USD")
+    return default_ladder(
+        low,
+        clearance_days=days if type(days) is int and days >= 0 else None,
+        max_price=cap if isinstance(cap, Money) and cap.currency == low.currency
+        and cap >= low else None,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -184,10 +194,11 @@ class MarketConfig:
     #: Most times one cart line may buy its service (each one a separate order).
     cart_max_quantity: int = attrs.field(default=10, validator=_positive_int)
     #: The seller level ladder: requirements, privileges, evaluation schedule and grace.
-    #: Default: four Khamsat-like levels scaled from ``min_price``
+    #: Default: four Khamsat-like levels scaled from ``min_price``, no level's clearance
+    #: longer than ``clearance_days`` nor cap above ``max_price``
     #: (:func:`~microkit.levels.ladder.default_ladder`).
     levels: LevelLadder = attrs.field(
-        default=attrs.Factory(lambda self: _default_levels(self.min_price), takes_self=True)
+        default=attrs.Factory(_default_levels, takes_self=True)
     )
 
     def __attrs_post_init__(self) -> None:

@@ -265,12 +265,34 @@ class LevelLadder:
                     raise _fail(f"levels.{lv.id}.{r.metric}", r.value, f"Money in {currency_code}")
 
 
-def default_ladder(min_price: Money) -> LevelLadder:
+def default_ladder(
+    min_price: Money, *, clearance_days: int | None = None, max_price: Money | None = None
+) -> LevelLadder:
     """Four levels like Khamsat's: new, level one, level two, top seller.
 
     Amounts are multiples of ``min_price`` (Khamsat: 5 USD, so level one needs
     400 USD earned and may price up to 500 USD). Rates and the rating are
     measured over the last 90 days; counts and earnings over all time.
+
+    A level is a privilege, never less than what the market gives everyone: its
+    price cap is at most ``max_price``, and its clearance (10 days for level two,
+    7 for top, as on Fiverr) at most ``clearance_days``, so a higher level never
+    waits longer for its earnings than a new seller.
+    :class:`~microkit.config.MarketConfig` passes its own ``min_price``,
+    ``clearance_days`` and ``max_price``.
+
+    Args:
+        min_price: The market's minimum price; every amount is a multiple of it.
+        clearance_days: The market's clearance (``config.clearance_days``); None
+            bounds nothing.
+        max_price: The market's price cap (``config.max_price``); None bounds nothing.
+
+    Returns:
+        The ladder. With Khamsat's rules (5 USD, 14 days, 1000 USD): caps 100, 500 and
+        1000 USD and none; clearance the market's, the market's, 10 and 7 days.
+
+    .. versionchanged:: 0.3 ``clearance_days`` and ``max_price`` bound the levels'
+       privileges.
     """
     m = min_price
 
@@ -281,6 +303,13 @@ def default_ladder(min_price: Money) -> LevelLadder:
     def d(text: str) -> Decimal:
         return Decimal(text)
 
+    def cap(times: int) -> Money:
+        amount = m * times
+        return amount if max_price is None else min(amount, max_price)
+
+    def clearance(days: int) -> int:
+        return days if clearance_days is None else min(days, clearance_days)
+
     def quality(rating: str, rate: str, response: str, disputes: int) -> tuple[Requirement, ...]:
         return (
             req("rating", d(rating), 90), req("on_time_rate", d(rate), 90),
@@ -290,20 +319,20 @@ def default_ladder(min_price: Money) -> LevelLadder:
 
     return LevelLadder((
         Level("new", {"ar": "بائع جديد", "en": "New seller"},
-              privileges=Privileges(10, 5, m * 20, None)),
+              privileges=Privileges(10, 5, cap(20), None)),
         Level("level_one", {"ar": "المستوى الأول", "en": "Level one"},
               (req("account_age_days", 30), req("completed_orders", 10),
                req("unique_buyers", 5), req("earnings", m * 80),
                *quality("4.5", "0.90", "0.80", 1)),
-              Privileges(15, 10, m * 100, None)),
+              Privileges(15, 10, cap(100), None)),
         Level("level_two", {"ar": "المستوى الثاني", "en": "Level two"},
               (req("account_age_days", 90), req("completed_orders", 50),
                req("unique_buyers", 20), req("earnings", m * 400),
                *quality("4.6", "0.92", "0.90", 1)),
-              Privileges(20, 15, m * 200, 10)),
+              Privileges(20, 15, cap(200), clearance(10))),
         Level("top", {"ar": "بائع مميز", "en": "Top seller"},
               (req("account_age_days", 180), req("completed_orders", 200),
                req("unique_buyers", 75), req("earnings", m * 2000),
                *quality("4.8", "0.95", "0.95", 0)),
-              Privileges(30, 20, None, 7)),
+              Privileges(30, 20, None, clearance(7))),
     ))
