@@ -154,3 +154,39 @@ def test_every_field_refuses_junk_naming_the_field(field: str) -> None:
 def test_valid_changes_are_accepted(changes: dict[str, object]) -> None:
     config = MarketConfig.khamsat().evolve(**changes)
     assert all(getattr(config, k) == v for k, v in changes.items())
+
+
+def test_evolve_recomputes_a_default_ladder_from_the_new_fields() -> None:
+    # The ladder is "computed from the other fields": evolve computed it from the old ones,
+    # so the new level still capped prices at 100 USD after min_price went to 10 USD.
+    changes = {"min_price": usd("10"), "price_step": usd("10"), "max_price": usd("1500"),
+               "clearance_days": 3}
+    evolved = MarketConfig.khamsat().evolve(**changes)
+    fresh = MarketConfig(currency=USD, withdrawal_min=usd("10"), **changes)
+    assert evolved.levels == fresh.levels
+    assert evolved.levels.first.privileges.max_price == usd("200")
+    assert [lv.privileges.clearance_days for lv in evolved.levels.levels] == [None, None, 3, 3]
+    # another currency: the whole default ladder moves with it
+    lyd = MarketConfig.khamsat().evolve(
+        currency="LYD", min_price=Money.of("10", "LYD"), price_step=None,
+        max_price=None, withdrawal_min=Money.of("50", "LYD"), withdrawal_fee_cap=None)
+    assert lyd.levels.first.privileges.max_price == Money.of("200", "LYD")
+    # an unrelated change keeps the same ladder
+    assert MarketConfig.khamsat().evolve(max_revisions=2).levels == MarketConfig.khamsat().levels
+
+
+def test_evolve_keeps_a_ladder_the_caller_set() -> None:
+    from microkit.levels import Level, LevelLadder, Privileges
+
+    own = LevelLadder((Level("seller", {"ar": "بائع", "en": "Seller"},
+                             privileges=Privileges(3, 2, usd("50"), 10)),))
+    config = MarketConfig.khamsat().evolve(levels=own)
+    for changed in (config.evolve(min_price=usd("10"), price_step=usd("10")),
+                    config.evolve(clearance_days=3), config.evolve(max_revisions=1)):
+        assert changed.levels == own
+    built = MarketConfig(currency=USD, min_price=usd("5"), withdrawal_min=usd("10"), levels=own)
+    assert built.evolve(clearance_days=20).levels == own
+    # a new ladder passed with the other changes wins
+    single = LevelLadder.single()
+    assert MarketConfig.khamsat().evolve(min_price=usd("10"), price_step=usd("10"),
+                                         levels=single).levels == single

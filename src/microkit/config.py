@@ -220,8 +220,21 @@ class MarketConfig:
         self.levels.check(currency_code=self.currency.code, min_price=self.min_price)
 
     def evolve(self, **changes: Any) -> Self:
-        """A copy with ``changes`` applied; validated like a new config."""
-        return attrs.evolve(self, **changes)
+        """A copy with ``changes`` applied; validated like a new config.
+
+        A default ladder is computed again from the changed fields, as a config built
+        from scratch with them would get it: ``levels`` is recomputed when it is not
+        among ``changes`` and equals the ladder the current fields give (that is, the
+        caller never set one). A ladder the caller set is kept.
+
+        Raises:
+            InvalidConfig: naming the field, for an impossible value.
+        """
+        if "levels" in changes or self.levels != _default_levels(self):
+            return attrs.evolve(self, **changes)
+        fields = {a.alias: getattr(self, a.name) for a in attrs.fields(type(self))
+                  if a.init and a.name != "levels"}
+        return type(self)(**{**fields, **changes})
 
     def commission(self, amount: Money) -> Money:
         """The platform's commission on ``amount`` (a price or part of one), rounded once.
