@@ -205,6 +205,34 @@ def test_tick_runs_due_timers(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert out.startswith("tick at 2026-01-03T00:00:00+00:00: 1 timer(s) ran (expire ×1)")
 
 
+def foreign_files(directory: Path) -> dict[str, Path]:
+    """SQLite files that hold no microkit market, and a file that is not SQLite at all."""
+    import sqlite3
+
+    files = {"other table": directory / "other.db", "zero bytes": directory / "zero.db",
+             "not sqlite": directory / "notes.db"}
+    conn = sqlite3.connect(files["other table"])
+    conn.execute("CREATE TABLE foo (x)")
+    conn.commit()
+    conn.close()
+    files["zero bytes"].write_bytes(b"")
+    files["not sqlite"].write_text("not a database\n")
+    return files
+
+
+@pytest.mark.parametrize("command", ["verify", "tick"])
+def test_a_file_that_is_not_a_market_is_refused_and_left_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    for kind, path in foreign_files(tmp_path).items():
+        before = path.read_bytes()
+        code, out, err = run(capsys, command, "--db", str(path))
+        assert (code, out) == (2, ""), kind
+        assert err.startswith("error: db: expected a SQLite file holding a microkit market"), err
+        assert path.read_bytes() == before, kind
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "other.db", "zero.db"]
+
+
 # -- plugins ---------------------------------------------------------------------------
 
 

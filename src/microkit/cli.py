@@ -17,11 +17,13 @@ import argparse
 import datetime as dt
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Final
 
 from .config import MarketConfig
@@ -41,7 +43,8 @@ PRESETS: Final[dict[str, Callable[[], MarketConfig]]] = {
 _DB_HELP: Final = (
     "the market's storage URL: sqlite:///relative.db, sqlite:////absolute.db,"
     " or any scheme a storage plugin opens (postgresql://…); a bare file path"
-    " means a SQLite file. A SQLite file must exist already"
+    " means a SQLite file. A SQLite file must exist already and hold a microkit"
+    " market (any other file is refused and left as it is)"
 )
 _PRESET_HELP: Final = (
     "the configuration the market runs with: khamsat (USD) or microlibya (LYD);"
@@ -104,9 +107,30 @@ def _db_url(value: str) -> str:
     return f"sqlite:///{os.path.abspath(value)}"
 
 
+def _not_a_market(path: str) -> str | None:
+    """Why the SQLite file at ``path`` holds no microkit market, or None if it holds one.
+
+    Read only (``mode=ro``), before microkit opens it: opening would create microkit's
+    tables in any SQLite file, and a market has recorded migration 1 in
+    ``schema_migrations``.
+    """
+    uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            row = conn.execute(
+                "SELECT description FROM schema_migrations WHERE version = 1").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return str(exc)  # "no such table: schema_migrations", "file is not a database", …
+    return None if row is not None else "schema_migrations does not list migration 1"
+
+
 @contextmanager
 def _existing_market(db: str, preset: str) -> Iterator[Marketplace]:
-    """Open a market that must exist already: a missing SQLite file is an error, not a new db."""
+    """Open a market that must exist already: a missing SQLite file is an error, not a new db,
+    and so is a SQLite file that holds no microkit market (it is left as it is)."""
     url = _db_url(db)
     if url.startswith("sqlite:"):
         from .storage.sqlite import path_from_url
@@ -115,6 +139,14 @@ def _existing_market(db: str, preset: str) -> Iterator[Marketplace]:
         if not os.path.isfile(path):
             raise ValidationError(
                 f"db: expected an existing SQLite file, got {url!r} ({path} does not exist)",
+                field="db",
+                value=db,
+            )
+        why = _not_a_market(path)
+        if why is not None:
+            raise ValidationError(
+                f"db: expected a SQLite file holding a microkit market, got {path}, which"
+                f" does not ({why})",
                 field="db",
                 value=db,
             )
