@@ -256,6 +256,20 @@ def test_plugins_loads_entry_points_by_default(capsys: pytest.CaptureFixture[str
     assert code == 0 and "gateways (for a LYD market):" in out
 
 
+def test_plugins_reports_an_entry_point_that_does_not_load(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    broken = EntryPoint(name="broken", value="no_such_module_for_microkit", group="microkit")
+    monkeypatch.setattr(microkit.hooks, "entry_points",
+                        lambda group: [broken] if group == "microkit" else [])
+    monkeypatch.delenv("MICROKIT_LOAD_PLUGINS", raising=False)
+    code, out, err = run(capsys, "plugins")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: entry point 'broken'") and "ModuleNotFoundError" in err
+
+
 # -- help and errors -------------------------------------------------------------------
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import microkit as mk
+import microkit.hooks
 from microkit.clock import FrozenClock
 from microkit.payments.builtin import SandboxGateway
 from microkit.storage.memory import MemoryStorage
@@ -276,3 +278,17 @@ def test_on_event_sees_the_market_clock(clock: FrozenClock) -> None:
     clock.advance(hours=5)
     market.users.register("amal", display_name="Amal")
     assert [(e.name, e.at) for e in recorder.events] == [("user.registered", clock.now())]
+
+
+def test_an_entry_point_that_does_not_load_is_a_plugin_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = EntryPoint(name="broken", value="no_such_module_for_microkit", group="microkit")
+    monkeypatch.setattr(microkit.hooks, "entry_points",
+                        lambda group: [broken] if group == "microkit" else [])
+    monkeypatch.delenv("MICROKIT_LOAD_PLUGINS", raising=False)
+    with pytest.raises(mk.PluginError, match=r"'broken'.*ModuleNotFoundError") as err:
+        mk.Marketplace.open("memory://", config=mk.MarketConfig.khamsat())
+    assert isinstance(err.value.__cause__, ModuleNotFoundError)
+    monkeypatch.setenv("MICROKIT_LOAD_PLUGINS", "")  # left out, it is not loaded
+    mk.Marketplace.open("memory://", config=mk.MarketConfig.khamsat()).close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
@@ -165,7 +165,7 @@ def make_plugin_manager(
 
     Raises:
         PluginError: a plugin implements a hook that does not exist, or with a
-            wrong signature.
+            wrong signature; an entry point does not load (its error chained).
     """
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(_Specs)
@@ -176,13 +176,24 @@ def make_plugin_manager(
             allowed = _allowed_entry_points()
             for ep in entry_points(group=PROJECT):
                 if allowed is None or ep.name in allowed:
-                    pm.register(ep.load(), name=ep.name)
+                    pm.register(_load(ep), name=ep.name)
         for plugin in plugins:
             pm.register(plugin)
         pm.check_pending()
     except (pluggy.PluginValidationError, ValueError) as exc:
         raise PluginError(f"plugin rejected: {exc}") from exc
     return pm
+
+
+def _load(ep: EntryPoint) -> object:
+    """The object an entry point names; a PluginError naming it if it does not import."""
+    try:
+        return ep.load()
+    except Exception as exc:
+        raise PluginError(
+            f"entry point {ep.name!r} ({ep.value}) of group {PROJECT!r} failed to load:"
+            f" {type(exc).__name__}: {exc} (MICROKIT_LOAD_PLUGINS can leave it out)"
+        ) from exc
 
 
 def collect_named(
