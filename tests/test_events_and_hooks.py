@@ -280,6 +280,97 @@ def test_on_event_sees_the_market_clock(clock: FrozenClock) -> None:
     assert [(e.name, e.at) for e in recorder.events] == [("user.registered", clock.now())]
 
 
+# -- broken plugins: a typed error, and the market does not open --------------------------
+
+
+class ClosingStorage(MemoryStorage):
+    """A memory store that records being closed."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class TracksStorage:
+    """Opens ``tracked://`` stores and keeps them, to see whether a failed open closed them."""
+
+    def __init__(self) -> None:
+        self.opened: list[ClosingStorage] = []
+
+    @mk.hookimpl
+    def microkit_open_storage(self, url: str) -> MemoryStorage | None:
+        if not url.startswith("tracked://"):
+            return None
+        self.opened.append(ClosingStorage(url))
+        return self.opened[-1]
+
+
+class GatewaysRaise:
+    @mk.hookimpl
+    def microkit_payment_gateways(self, register: Any) -> None:
+        raise RuntimeError("config file missing")
+
+
+class PayoutMethodsRaise:
+    @mk.hookimpl
+    def microkit_payout_methods(self, register: Any) -> None:
+        raise KeyError("secret")
+
+
+@pytest.mark.parametrize(("plugin", "hook", "raised"), [
+    (GatewaysRaise(), "microkit_payment_gateways", RuntimeError),
+    (PayoutMethodsRaise(), "microkit_payout_methods", KeyError),
+])
+def test_a_register_hook_that_raises_is_a_plugin_error_and_the_storage_is_closed(
+    plugin: object, hook: str, raised: type[Exception]
+) -> None:
+    storage = TracksStorage()
+    with pytest.raises(mk.PluginError) as err:
+        open_memory(storage, plugin, url="tracked://shop")
+    assert type(plugin).__name__ in str(err.value) and hook in str(err.value)
+    assert isinstance(err.value.__cause__, raised)
+    assert [s.closed for s in storage.opened] == [True]
+
+
+def test_a_failed_open_after_the_storage_closes_it_for_any_plugin_error() -> None:
+    storage = TracksStorage()
+    with pytest.raises(mk.PluginError, match="card"):
+        open_memory(storage, gateway_plugin("card"), gateway_plugin("card"), url="tracked://x")
+    assert [s.closed for s in storage.opened] == [True]
+
+
+def test_a_storage_plugin_answering_with_something_else_is_a_plugin_error() -> None:
+    class Garbage:
+        @mk.hookimpl
+        def microkit_open_storage(self, url: str) -> object:
+            return object() if url.startswith("weird://") else None
+
+    with pytest.raises(mk.PluginError, match=r"expected a Storage.*Garbage"):
+        open_memory(Garbage(), url="weird://x")
+
+
+def test_a_storage_plugin_that_raises_is_a_plugin_error() -> None:
+    class Raises:
+        @mk.hookimpl
+        def microkit_open_storage(self, url: str) -> object:
+            raise OSError("disk on fire")
+
+    with pytest.raises(mk.PluginError, match="microkit_open_storage raised OSError") as err:
+        open_memory(Raises())
+    assert isinstance(err.value.__cause__, OSError)
+
+
+def test_a_storage_plugins_own_microkit_error_passes() -> None:
+    class Down:
+        @mk.hookimpl
+        def microkit_open_storage(self, url: str) -> object:
+            raise mk.StorageError("database unreachable")
+
+    with pytest.raises(mk.StorageError, match="unreachable"):
+        open_memory(Down())
+
+
 def test_an_entry_point_that_does_not_load_is_a_plugin_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -292,3 +383,44 @@ def test_an_entry_point_that_does_not_load_is_a_plugin_error(
     assert isinstance(err.value.__cause__, ModuleNotFoundError)
     monkeypatch.setenv("MICROKIT_LOAD_PLUGINS", "")  # left out, it is not loaded
     mk.Marketplace.open("memory://", config=mk.MarketConfig.khamsat()).close()
+
+
+# -- a plugin replaces a built-in gateway or payout method of its name -------------------
+
+
+class MySandbox(SandboxGateway):
+    """The plugin's own gateway under the built-in's name."""
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_a_plugin_gateway_replaces_the_builtin_of_its_name(first: bool) -> None:
+    class Replace:
+        @mk.hookimpl(tryfirst=first)
+        def microkit_payment_gateways(self, clock: Any, register: Any) -> None:
+            register(MySandbox(clock=lambda: 0))
+
+    market = open_memory(Replace())
+    assert type(market.payments.gateway("sandbox")) is MySandbox
+    assert type(market.payments.gateway("manual")).__name__ == "ManualGateway"  # the others stay
+
+
+def test_two_plugins_replacing_one_builtin_is_an_error() -> None:
+    with pytest.raises(mk.PluginError, match="'sandbox' registered twice"):
+        open_memory(gateway_plugin("sandbox"), gateway_plugin("sandbox"))
+
+
+def test_the_balance_gateway_cannot_be_replaced() -> None:
+    with pytest.raises(mk.PluginError, match="'balance' is reserved"):
+        open_memory(gateway_plugin("balance"))
+
+
+def test_a_plugin_payout_method_replaces_the_builtin_of_its_name() -> None:
+    from microkit.payments.builtin import SandboxPayout
+
+    class Replace:
+        @mk.hookimpl
+        def microkit_payout_methods(self, register: Any) -> None:
+            register(SandboxPayout(name="manual_bank", clock=lambda: 0))
+
+    market = open_memory(Replace())
+    assert type(market.payouts.method("manual_bank")) is SandboxPayout

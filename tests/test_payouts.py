@@ -210,10 +210,20 @@ def test_two_methods_with_one_name_is_a_plugin_error(make_market: Any) -> None:
     class Dup:
         @mk.hookimpl
         def microkit_payout_methods(self, config: Any, clock: Any, register: Any) -> None:
+            register(SandboxPayout(name="wallet", clock=lambda: 0))
+
+    with pytest.raises(mk.PluginError, match="'wallet' registered twice"):
+        make_market(plugins=(Dup(), Dup()))
+
+
+def test_a_plugin_method_named_like_a_builtin_replaces_it(make_market: Any) -> None:
+    class Mine:
+        @mk.hookimpl
+        def microkit_payout_methods(self, config: Any, clock: Any, register: Any) -> None:
             register(SandboxPayout(name="manual_bank", clock=lambda: 0))
 
-    with pytest.raises(mk.PluginError):
-        make_market(plugins=(Dup(),))
+    market = make_market(plugins=(Mine(),))
+    assert isinstance(market.payouts.method("manual_bank"), SandboxPayout)
 
 
 @pytest.mark.parametrize(("event", "state", "left"), [("payout.paid", "paid", "6"),

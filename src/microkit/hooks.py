@@ -2,7 +2,8 @@
 
 Hooks are called with keyword arguments only. Built-in gateways and storage
 backends are registered through these same hooks (``trylast``, so a plugin
-can replace them). Third-party plugins are found through the ``microkit``
+can replace them: a plugin's gateway or payout method replaces the built-in
+of its name). Third-party plugins are found through the ``microkit``
 entry-point group; ``MICROKIT_LOAD_PLUGINS`` limits which load (a comma list
 of entry-point names; empty loads none).
 """
@@ -10,13 +11,14 @@ of entry-point names; empty loads none).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import pluggy
 
-from .errors import PluginError
+from .errors import MicrokitError, PluginError
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -28,13 +30,20 @@ if TYPE_CHECKING:
     from .payments.payout_method import PayoutMethod
     from .storage.base import Storage
 
-__all__ = ["PROJECT", "hookimpl", "hookspec", "make_plugin_manager"]
+__all__ = [
+    "PROJECT", "call_plugin", "collect_named", "hookimpl", "hookspec", "make_plugin_manager",
+    "plugin_label",
+]
+
+T = TypeVar("T")
 
 #: Project name of the markers and the entry-point group.
 PROJECT: Final = "microkit"
 hookspec: Final = pluggy.HookspecMarker(PROJECT)
 #: Decorate a plugin's hook implementations with this (re-exported as ``microkit.hookimpl``).
 hookimpl: Final = pluggy.HookimplMarker(PROJECT)
+#: The names built-in plugins are registered under start with this.
+BUILTIN_PREFIX: Final = "microkit.builtin."
 
 
 @hookspec(firstresult=True)
@@ -43,7 +52,11 @@ def microkit_open_storage(url: str) -> Storage | None:
 
     Called once by :meth:`Marketplace.open`. ``firstresult``: the first
     non-None answer wins; the built-in ``memory://`` and ``sqlite:///``
-    backends answer last, so a plugin can take over their schemes too.
+    backends answer last, so a plugin can take over their schemes too. An
+    answer without the Storage methods, or an exception other than a
+    :class:`~microkit.errors.MicrokitError` (raise
+    :class:`~microkit.errors.StorageError` when the database cannot be
+    reached), is a :class:`~microkit.errors.PluginError`.
 
     Args:
         url: the URL given to ``Marketplace.open``, e.g. ``"postgresql://db/market"``.
@@ -59,10 +72,14 @@ def microkit_payment_gateways(
 ) -> None:
     """Register payment gateways by calling ``register(gateway)`` once for each.
 
-    Called once when the market opens. Names must be unique across all
-    plugins: a second gateway with a taken name raises
-    :class:`~microkit.errors.PluginError`. Register only gateways that can
-    charge ``config.currency``.
+    Called once when the market opens, for each plugin in turn. Names must be
+    unique across plugins: a second plugin's gateway with a taken name raises
+    :class:`~microkit.errors.PluginError`. A plugin's gateway named like a
+    built-in one (``sandbox``, ``manual``) replaces it; ``balance`` (payment
+    from the buyer's site balance) cannot be replaced. Register only gateways
+    that can charge ``config.currency``. An exception raised here becomes a
+    :class:`~microkit.errors.PluginError` naming the plugin, and the market
+    does not open.
 
     Args:
         config: the market's configuration (currency, refund rule, …).
@@ -78,11 +95,14 @@ def microkit_payout_methods(
 ) -> None:
     """Register payout methods (how sellers get paid out) by calling ``register(method)``.
 
-    Called once when the market opens. Names must be unique across all
-    plugins: a second method with a taken name raises
+    Called once when the market opens, for each plugin in turn. Names must be
+    unique across plugins: a second plugin's method with a taken name raises
     :class:`~microkit.errors.PluginError`. Built in: ``manual_bank`` (staff
     make the transfer and confirm it) and ``sandbox`` (tests), both
-    ``trylast``.
+    ``trylast``; a plugin's method of the same name replaces the built-in
+    one. An exception raised here becomes a
+    :class:`~microkit.errors.PluginError` naming the plugin, and the market
+    does not open.
 
     Args:
         config: the market's configuration (currency, withdrawal rules, …).
@@ -171,7 +191,7 @@ def make_plugin_manager(
     pm.add_hookspecs(_Specs)
     try:
         for builtin in builtins:
-            pm.register(builtin, name=f"microkit.builtin.{getattr(builtin, '__name__', builtin)}")
+            pm.register(builtin, name=f"{BUILTIN_PREFIX}{getattr(builtin, '__name__', builtin)}")
         if load_entry_points:
             allowed = _allowed_entry_points()
             for ep in entry_points(group=PROJECT):
@@ -196,19 +216,80 @@ def _load(ep: EntryPoint) -> object:
         ) from exc
 
 
+def plugin_label(pm: pluggy.PluginManager, plugin: object) -> str:
+    """How error messages name a plugin: its registered name, or its class or module name
+    when it has only pluggy's default name (a number)."""
+    name = pm.get_name(plugin)
+    if name and name != str(id(plugin)):
+        return name
+    return str(getattr(plugin, "__name__", None) or type(plugin).__qualname__)
+
+
 def collect_named(
-    kind: str, contribute: Callable[[Callable[[Any], None]], object]
+    pm: pluggy.PluginManager,
+    hook_name: str,
+    kind: str,
+    *,
+    reserved: Mapping[str, str] | None = None,
+    **kwargs: object,
 ) -> dict[str, Any]:
-    """Run a register-style hook and return contributions by name; a taken name is an error."""
-    found: dict[str, Any] = {}
+    """Run a register-style hook one plugin at a time; the contributions by name.
+
+    Plugins are called in pluggy's order (the ``trylast`` built-ins last). A
+    plugin's contribution replaces a built-in one of the same name, unless the
+    name is in ``reserved`` (name -> why); two plugins, or two built-ins,
+    claiming one name are an error.
+
+    Raises:
+        PluginError: a contribution without a name, a taken or reserved name, or a
+            hook that raised something other than a MicrokitError (chained).
+    """
+    hook = getattr(pm.hook, hook_name)
+    plugins = pm.get_plugins()
+    found: dict[str, tuple[Any, str, bool]] = {}  # name -> (item, plugin label, built-in)
+    for impl in reversed(hook.get_hookimpls()):  # the order pluggy calls them in
+        label = plugin_label(pm, impl.plugin)
+        register = _registrar(found, kind, hook_name, label,
+                              impl.plugin_name.startswith(BUILTIN_PREFIX), reserved or {})
+        call = pm.subset_hook_caller(hook_name, [p for p in plugins if p is not impl.plugin])
+        call_plugin(f"plugin {label!r}: {hook_name}", partial(call, register=register, **kwargs))
+    return {name: item for name, (item, _, _) in found.items()}
+
+
+def call_plugin(what: str, call: Callable[[], T]) -> T:
+    """Call plugin code; what it raises becomes a :class:`PluginError` saying ``what`` raised
+    (chained). A :class:`~microkit.errors.MicrokitError` is the plugin's answer: it passes."""
+    try:
+        return call()
+    except MicrokitError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _registrar(
+    found: dict[str, tuple[Any, str, bool]], kind: str, hook_name: str, label: str,
+    builtin: bool, reserved: Mapping[str, str],
+) -> Callable[[Any], None]:
+    """The ``register`` callback one plugin gets."""
 
     def register(item: Any) -> None:
         name = getattr(item, "name", None)
         if not isinstance(name, str) or not name:
-            raise PluginError(f"{kind}: expected an object with a non-empty .name, got {item!r}")
-        if name in found:
-            raise PluginError(f"{kind} {name!r} registered twice: {found[name]!r} and {item!r}")
-        found[name] = item
+            raise PluginError(f"plugin {label!r}: {hook_name}: expected a {kind} with a"
+                              f" non-empty .name, got {item!r:.80}")
+        taken = found.get(name)
+        if not builtin and name in reserved:
+            raise PluginError(f"plugin {label!r}: {kind} name {name!r} is reserved:"
+                              f" {reserved[name]}")
+        if taken is not None:
+            if builtin and not taken[2]:
+                return  # the plugin's replaces the built-in
+            if taken[2] != builtin:  # a built-in registered first: the plugin's wins
+                found[name] = (item, label, builtin)
+                return
+            raise PluginError(f"{kind} {name!r} registered twice: by {taken[1]!r}"
+                              f" ({taken[0]!r:.80}) and by {label!r} ({item!r:.80})")
+        found[name] = (item, label, builtin)
 
-    contribute(register)
-    return found
+    return register

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from typing import Self, final
+from typing import Final, Self, cast, final
 
 import attrs
+import pluggy
 
 from . import _builtins
 from ._core import Core, Unit
@@ -21,13 +23,14 @@ from .errors import MicrokitError, PermissionDenied, PluginError, StorageError, 
 from .escrow.facade import LedgerFacade
 from .escrow.payouts import PayoutsFacade
 from .events import Event
-from .hooks import collect_named, make_plugin_manager
+from .hooks import BUILTIN_PREFIX, collect_named, make_plugin_manager, plugin_label
 from .levels.facade import LevelsFacade
 from .levels.model import EvaluationSummary
 from .levels.projector import ORDER_READS, make_projector
 from .messaging.facade import MessagesFacade
 from .orders.cart import CartFacade
 from .orders.facade import OrdersFacade
+from .payments.builtin import BALANCE
 from .payments.facade import PaymentsFacade
 from .payments.gateway import Gateway
 from .payments.payout_method import PayoutMethod
@@ -135,6 +138,45 @@ class EventsFacade:
         return self._core.query(lambda tx: tx.events(after, limit, subject))
 
 
+#: What an object must have to be taken as a :class:`Storage`.
+_STORAGE_METHODS: Final = ("write", "read", "schema_version", "close")
+
+
+def _open_storage(pm: pluggy.PluginManager, url: str) -> Storage:
+    """The storage ``microkit_open_storage`` answers for ``url``, checked."""
+    hook = pm.hook.microkit_open_storage
+
+    def implemented_by() -> str:
+        names = [repr(plugin_label(pm, impl.plugin)) for impl in hook.get_hookimpls()
+                 if not impl.plugin_name.startswith(BUILTIN_PREFIX)]
+        return f"plugins implementing it: {', '.join(names) or 'none but the built-ins'}"
+
+    try:
+        storage: object = hook(url=url)
+    except MicrokitError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"microkit_open_storage raised {type(exc).__name__}: {exc} ({implemented_by()};"
+            " a backend that cannot reach its database raises"
+            " StorageError)") from exc
+    if storage is None:
+        raise ValidationError(
+            f"url: no storage backend for {url!r} (built in: memory://, sqlite:///path;"
+            " postgresql:// with microkit[postgres])",
+            field="url",
+            value=url,
+        )
+    missing = [m for m in _STORAGE_METHODS if not callable(getattr(storage, m, None))]
+    if missing or not isinstance(getattr(storage, "url", None), str):
+        lacks = ", ".join(missing) if missing else "a str url"
+        raise PluginError(
+            f"microkit_open_storage: expected a Storage for the {url.partition(':')[0]}://"
+            f" URL, got {type(storage).__qualname__} {storage!r:.80}, which lacks {lacks}"
+            f" ({implemented_by()})")
+    return cast(Storage, storage)
+
+
 @final
 class Marketplace:
     """One marketplace: its storage, rules, clock and plugins, and the facades over them.
@@ -189,7 +231,10 @@ class Marketplace:
 
         Raises:
             ValidationError: ``config`` is not a MarketConfig; no backend for the URL.
-            PluginError: a plugin broke the hook contract.
+            PluginError: a plugin broke the hook contract: a hook raised, a
+                storage plugin answered with something that is not a Storage, a
+                gateway or payout method is malformed or its name taken, an entry
+                point does not load.
             StorageError: the backend could not open.
         """
         if not isinstance(config, MarketConfig):
@@ -198,36 +243,29 @@ class Marketplace:
         clock = clock or SystemClock()
         pm = make_plugin_manager(plugins, load_entry_points=load_entry_points,
                                  builtins=BUILTIN_PLUGINS)
-        storage: Storage | None = pm.hook.microkit_open_storage(url=url)
-        if storage is None:
-            raise ValidationError(
-                f"url: no storage backend for {url!r} (built in: memory://, sqlite:///path;"
-                " postgresql:// with microkit[postgres])",
-                field="url",
-                value=url,
+        storage = _open_storage(pm, url)
+        try:
+            gateways: dict[str, Gateway] = collect_named(
+                pm, "microkit_payment_gateways", "gateway", config=config, clock=clock,
+                reserved={BALANCE: "payments through it come from the buyer's site balance"},
             )
-        gateways: dict[str, Gateway] = collect_named(
-            "gateway",
-            lambda register: pm.hook.microkit_payment_gateways(
-                config=config, clock=clock, register=register
-            ),
-        )
-        for gw in gateways.values():
-            if not isinstance(gw, Gateway):
-                raise PluginError(f"gateway {gw.name!r} does not implement the Gateway protocol")
-        methods: dict[str, PayoutMethod] = collect_named(
-            "payout method",
-            lambda register: pm.hook.microkit_payout_methods(
-                config=config, clock=clock, register=register
-            ),
-        )
-        for method in methods.values():
-            if not isinstance(method, PayoutMethod):
-                raise PluginError(
-                    f"payout method {method.name!r} does not implement the PayoutMethod protocol"
-                )
-        return cls(Core(storage=storage, config=config, clock=clock, pm=pm, gateways=gateways),
-                   methods)
+            for gw in gateways.values():
+                if not isinstance(gw, Gateway):
+                    raise PluginError(
+                        f"gateway {gw.name!r} does not implement the Gateway protocol")
+            methods: dict[str, PayoutMethod] = collect_named(
+                pm, "microkit_payout_methods", "payout method", config=config, clock=clock,
+            )
+            for method in methods.values():
+                if not isinstance(method, PayoutMethod):
+                    raise PluginError(f"payout method {method.name!r} does not implement the"
+                                      " PayoutMethod protocol")
+            return cls(Core(storage=storage, config=config, clock=clock, pm=pm,
+                            gateways=gateways), methods)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error that stopped the open matters
+                storage.close()  # the market does not open: release what was opened for it
+            raise
 
     @property
     def config(self) -> MarketConfig:
