@@ -4,7 +4,7 @@ unread counts and sellers' response times."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -100,6 +100,26 @@ def test_filter_off_lets_everything_through(make_world: WorldFactory) -> None:
     order = world.started()
     msg = world.market.messages.send(f"order:{order.id}", by=world.amal, body="0912345678")
     assert msg.body == "0912345678"
+
+
+@pytest.mark.parametrize("answer", [True, 5, RuntimeError("filter service down")])
+def test_a_check_message_that_breaks_is_a_plugin_error_and_stores_nothing(
+    make_world: WorldFactory, snapshot: Any, answer: object
+) -> None:
+    class Broken:
+        @mk.hookimpl
+        def microkit_check_message(self, text: str) -> object:
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    world = make_world(plugins=(Broken(),))
+    before = snapshot(world.market)
+    with pytest.raises(mk.PluginError, match="microkit_check_message") as err:
+        world.market.messages.inquire(world.service.id, by=world.amal, body="hello there")
+    if isinstance(answer, Exception):
+        assert err.value.__cause__ is answer
+    assert snapshot(world.market) == before
 
 
 def test_hook_check_message(make_world: WorldFactory) -> None:

@@ -226,6 +226,43 @@ def test_a_plugin_method_named_like_a_builtin_replaces_it(make_market: Any) -> N
     assert isinstance(market.payouts.method("manual_bank"), SandboxPayout)
 
 
+class BadDestinationCheck(SandboxPayout):
+    """A payout method whose check_destination raises or answers something else."""
+
+    answer: object = None
+
+    def check_destination(self, destination: str) -> str | None:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (ValueError("regex blew up"), "check_destination raised ValueError: regex blew up"),
+    (42, "check_destination: expected None or the reason as a str, got 42"),
+])
+def test_a_check_destination_that_breaks_is_a_plugin_error_and_changes_nothing(
+    make_world: WorldFactory, snapshot: Any, answer: object, message: str
+) -> None:
+    method = BadDestinationCheck(name="wallet", clock=lambda: 0)
+    method.answer = answer
+
+    class Plugin:
+        @mk.hookimpl
+        def microkit_payout_methods(self, config: Any, clock: Any, register: Any) -> None:
+            register(method)
+
+    world = make_world(plugins=(Plugin(),))
+    earn(world)
+    before = snapshot(world.market)
+    with pytest.raises(mk.PluginError, match=f"'wallet': {message}") as err:
+        world.market.payouts.request(Money.of("10", "USD"), by=world.omar, method="wallet",
+                                     destination="acct-1")
+    if isinstance(answer, Exception):
+        assert err.value.__cause__ is answer
+    assert snapshot(world.market) == before
+
+
 @pytest.mark.parametrize(("event", "state", "left"), [("payout.paid", "paid", "6"),
                                                       ("payout.failed", "returned", "16")])
 def test_payout_webhook_that_overtakes_the_methods_answer_is_applied_when_it_is_recorded(

@@ -30,8 +30,10 @@ from ..errors import (
     NotFound,
     PaymentError,
     PermissionDenied,
+    PluginError,
     ValidationError,
 )
+from ..hooks import call_plugin
 from ..money import Money, percent_of
 from ..payments import _settle, _webhooks
 from ..payments.model import WebhookResult
@@ -159,7 +161,11 @@ class PayoutsFacade:
                                   f" {destination!r:.80}", field="destination",
                                   value=destination)
         raw_destination, destination = destination, destination.strip()  # as stored and sent
-        why = pm.check_destination(destination)
+        why = call_plugin(f"payout method {method!r}: check_destination",
+                          lambda: pm.check_destination(destination))
+        if why is not None and not isinstance(why, str):
+            raise PluginError(f"payout method {method!r}: check_destination: expected None or"
+                              f" the reason as a str, got {why!r:.80}")
         if why:
             raise ValidationError(f"destination: {why}", field="destination",
                                   value=raw_destination)

@@ -4,7 +4,7 @@ unread counts, the contact-information filter and sellers' response times."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -13,6 +13,7 @@ from .._core import Core, Unit
 from ..actors import Actor
 from ..catalog._checks import check_cursor, collection
 from ..errors import NotFound, PermissionDenied, PluginError, ValidationError
+from ..hooks import call_plugin
 from ..orders.facade import Page
 from ..storage.base import Tx
 from ..storage.records import (
@@ -192,15 +193,17 @@ class MessagesFacade:
         return seconds
 
     def _contacts(self, text: str, by: Actor, conv_id: str) -> list[ContactMatch]:
-        found = self._core.pm.hook.microkit_check_message(
+        pm = self._core.pm
+        found = call_plugin("microkit_check_message", lambda: pm.hook.microkit_check_message(
             text=text, sender=str(by), conversation_id=conv_id, config=self._core.config
-        )
-        matches = list(found or ())
-        if not all(isinstance(m, ContactMatch) and text[m.start:m.end] == m.text
-                   for m in matches):
+        ))
+        matches = [] if found is None else list(found) if isinstance(found, Iterable) else None
+        if matches is None or not all(
+            isinstance(m, ContactMatch) and text[m.start:m.end] == m.text for m in matches
+        ):
             raise PluginError(
                 f"microkit_check_message: expected ContactMatch records of the message,"
-                f" got {matches!r:.200}"
+                f" got {found!r:.200}"
             )
         return matches
 
