@@ -233,6 +233,17 @@ def test_a_file_that_is_not_a_market_is_refused_and_left_alone(
         assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "other.db", "zero.db"]
 
 
+def test_a_market_opened_with_another_currency_is_refused(
+    capsys: pytest.CaptureFixture[str], demo_dir: Path
+) -> None:
+    lyd = str(demo_dir / "demo-lyd.db")
+    code, out, err = run(capsys, "tick", "--db", lyd, "--now", "2026-02-01")  # khamsat: USD
+    assert (code, out) == (2, "")
+    assert err.startswith("error: currency: ") and "LYD" in err and "USD" in err, err
+    code, _, _ = run(capsys, "verify", "--db", lyd, "--preset", "microlibya")
+    assert code == 0
+
+
 # -- plugins ---------------------------------------------------------------------------
 
 

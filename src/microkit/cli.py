@@ -48,7 +48,8 @@ _DB_HELP: Final = (
 )
 _PRESET_HELP: Final = (
     "the configuration the market runs with: khamsat (USD) or microlibya (LYD);"
-    " it must be the one the market was created with (default: %(default)s)"
+    " it must be the one the market was created with: a market in another"
+    " currency is refused (default: %(default)s)"
 )
 
 

@@ -14,6 +14,7 @@ import pluggy
 
 from . import _builtins
 from ._core import Core, Unit
+from ._settings import check_currency
 from .actors import Actor
 from .catalog._checks import aware_time
 from .catalog.facade import CatalogFacade
@@ -231,11 +232,17 @@ class Marketplace:
 
         Raises:
             ValidationError: ``config`` is not a MarketConfig; no backend for the URL.
+            InvalidConfig: the storage holds a market in another currency than
+                ``config.currency`` (field ``currency``). A market records its
+                currency the first time it is opened.
             PluginError: a plugin broke the hook contract: a hook raised, a
                 storage plugin answered with something that is not a Storage, a
                 gateway or payout method is malformed or its name taken, an entry
                 point does not load.
             StorageError: the backend could not open.
+
+        .. versionchanged:: 0.3
+           The market's currency is recorded, and checked on every later open.
         """
         if not isinstance(config, MarketConfig):
             raise ValidationError(f"config: expected MarketConfig, got {config!r}",
@@ -260,6 +267,7 @@ class Marketplace:
                 if not isinstance(method, PayoutMethod):
                     raise PluginError(f"payout method {method.name!r} does not implement the"
                                       " PayoutMethod protocol")
+            check_currency(storage, config.currency, clock.now())
             return cls(Core(storage=storage, config=config, clock=clock, pm=pm,
                             gateways=gateways), methods)
         except BaseException:

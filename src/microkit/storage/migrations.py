@@ -16,6 +16,7 @@ from typing import Final
 
 import attrs
 
+from .._settings import SETTINGS
 from ._projects_sql import MIGRATION_STATEMENTS as _PROJECT_SEARCH
 from ._search_sql import MIGRATION_7_STATEMENTS as _CATALOG_SEARCH_7
 from ._search_sql import MIGRATION_STATEMENTS as _CATALOG_SEARCH
@@ -69,7 +70,8 @@ Statement = str | Mapping[str, str]
 class Migration:
     """One schema step. Numbers are reserved per feature so parallel work never collides:
     1 core, 2 catalog search, 3 order rules/messages/reviews, 4 payments/payouts,
-    5 levels, 6 projects, 7 catalog search tuning."""
+    5 levels, 6 projects, 7 catalog search tuning, 8 held-back write checks,
+    9 market settings."""
 
     version: int
     description: str
@@ -178,4 +180,8 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     # PostgreSQL checks held-back writes inside the statement that sends them (storage/_sql).
     Migration(8, "microkit_fail(): aborts a statement, naming the held-back write that"
               " failed", ({"postgresql": _MICROKIT_FAIL},)),
+    # What a market records about itself (microkit/_settings.py): its currency, written on
+    # the first open and checked on every later one.
+    Migration(9, "market settings: the market's currency",
+              record_table(SETTINGS)),  # type: ignore[arg-type]
 )

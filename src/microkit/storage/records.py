@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from .._settings import SETTINGS
 from ..catalog.model import Category, Service
 from ..escrow._payout import Payout
 from ..levels.model import LevelSchedule, SellerBuyer, SellerLevel, SellerMetrics
@@ -41,6 +42,7 @@ __all__ = [
     "SELLER_LEVELS",
     "SELLER_METRICS",
     "SERVICES",
+    "SETTINGS",
     "USERS",
     "WEBHOOKS",
 ]
@@ -173,4 +175,5 @@ ALL_KINDS: Final[tuple[RecordKind[object], ...]] = (
     CARTS, CHECKOUTS,
     SELLER_METRICS, SELLER_BUYERS, SELLER_LEVELS, LEVEL_SCHEDULE,
     PROJECTS, BIDS, BUYER_REQUESTS, REQUEST_RESPONSES, OFFERS,
+    SETTINGS,
 )

@@ -24,7 +24,9 @@ on them as on your own tests.
 The suite drives the :class:`~microkit.storage.base.Tx` protocol directly:
 records (add, get, compare-and-set save, find), rollback, the ledger
 (increments, currencies, journal), timers, events and read snapshots, plus a
-few races between threads that each open their own storage.
+few races between threads that each open their own storage. Two tests open a
+market on the store (through a ``microkit_open_storage`` plugin) to check that
+it keeps the currency it was first opened with.
 
 .. versionadded:: 0.1
 """
@@ -36,6 +38,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 
 from ..catalog.model import Category, Service
@@ -643,6 +646,53 @@ class StorageConformance:
             assert tx.events(0, 100, subject="order:o1") == stored[1::2]
             assert tx.events(stored[1].seq, 1, subject="order:o1") == [stored[3]]
             assert tx.events(stored[-1].seq, 100) == []
+
+    # -- a market on the store -------------------------------------------------------
+
+    def _market(self, open_storage: StorageFactory, code: str) -> Any:
+        """A market opened on a new opening of the store, with the preset of ``code``."""
+        from .. import MarketConfig, hookimpl
+        from ..market import Marketplace
+
+        class OnTheStore:
+            @hookimpl
+            def microkit_open_storage(self, url: str) -> Storage | None:
+                return open_storage() if url == "conformance://" else None
+
+        config = MarketConfig.khamsat() if code == "USD" else MarketConfig.microlibya()
+        return Marketplace.open("conformance://", config=config, plugins=[OnTheStore()],
+                                load_entry_points=False)
+
+    def test_a_market_keeps_its_currency(self, open_storage: StorageFactory) -> None:
+        from .._settings import CURRENCY, SETTINGS
+        from ..errors import InvalidConfig
+
+        self._market(open_storage, "LYD").close()  # the first open records LYD
+        with pytest.raises(InvalidConfig) as refused:
+            self._market(open_storage, "USD")
+        assert refused.value.field == "currency"
+        assert "LYD" in str(refused.value) and "USD" in str(refused.value)
+        market = self._market(open_storage, "LYD")  # the refused open changed nothing
+        assert market.config.currency == LYD
+        with open_storage().read() as tx:
+            found = tx.get(SETTINGS, CURRENCY)
+        assert found is not None and found.value == "LYD"
+
+    def test_a_market_from_before_recorded_currencies_keeps_the_one_in_use(
+        self, open_storage: StorageFactory
+    ) -> None:
+        from .._settings import CURRENCY, SETTINGS
+        from ..errors import InvalidConfig
+
+        with open_storage().write() as tx:  # a market with money in it, currency unrecorded
+            tx.add(SERVICES, attrs.evolve(service("sv1"), price=Money.of("10", "LYD")))
+        with pytest.raises(InvalidConfig, match="LYD"):
+            self._market(open_storage, "USD")
+        with open_storage().read() as tx:
+            assert tx.get(SETTINGS, CURRENCY) is None  # nothing written by the refused open
+        self._market(open_storage, "LYD").close()
+        with pytest.raises(InvalidConfig):
+            self._market(open_storage, "USD")
 
     # -- isolation and races ---------------------------------------------------------
 
