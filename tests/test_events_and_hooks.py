@@ -213,6 +213,22 @@ def test_a_gateway_missing_the_protocol_is_an_error() -> None:
         open_memory(Broken())
 
 
+@pytest.mark.parametrize("currencies", ["USD", ["USD"], frozenset({840})])
+def test_a_gateway_whose_currencies_are_not_a_set_of_codes_is_an_error(
+    currencies: object,
+) -> None:
+    # "USD" would be read letter by letter: "US" in "USD" is true.
+    class Odd:
+        @mk.hookimpl
+        def microkit_payment_gateways(self, config: Any, clock: Any, register: Any) -> None:
+            gateway = SandboxGateway(name="odd", clock=lambda: 0)
+            gateway.currencies = currencies  # type: ignore[assignment]
+            register(gateway)
+
+    with pytest.raises(mk.PluginError, match=r"odd.*currencies"):
+        open_memory(Odd())
+
+
 def test_a_misspelled_hook_is_an_error() -> None:
     class Misspelled:
         @mk.hookimpl

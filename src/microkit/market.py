@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Final, Self, cast, final
 
 import attrs
@@ -143,6 +144,24 @@ class EventsFacade:
 _STORAGE_METHODS: Final = ("write", "read", "schema_version", "close")
 
 
+def _check_protocol(items: Iterable[Gateway] | Iterable[PayoutMethod], protocol: type,
+                    kind: str) -> None:
+    """Each of ``items`` implements ``protocol``, with ``currencies`` a set of codes.
+
+    Raises:
+        PluginError: a missing method, or currencies that are not a set (a str such as
+            ``"USD"`` would be read letter by letter).
+    """
+    for item in items:
+        if not isinstance(item, protocol):
+            raise PluginError(f"{kind} {item.name!r} does not implement the"
+                              f" {protocol.__name__} protocol")
+        codes: object = item.currencies
+        if not isinstance(codes, AbstractSet) or not all(isinstance(c, str) for c in codes):
+            raise PluginError(f"{kind} {item.name!r}: currencies: expected a set of ISO 4217"
+                              f" codes (empty: any), got {codes!r:.80}")
+
+
 def _open_storage(pm: pluggy.PluginManager, url: str) -> Storage:
     """The storage ``microkit_open_storage`` answers for ``url``, checked."""
     hook = pm.hook.microkit_open_storage
@@ -256,17 +275,11 @@ class Marketplace:
                 pm, "microkit_payment_gateways", "gateway", config=config, clock=clock,
                 reserved={BALANCE: "payments through it come from the buyer's site balance"},
             )
-            for gw in gateways.values():
-                if not isinstance(gw, Gateway):
-                    raise PluginError(
-                        f"gateway {gw.name!r} does not implement the Gateway protocol")
+            _check_protocol(gateways.values(), Gateway, "gateway")
             methods: dict[str, PayoutMethod] = collect_named(
                 pm, "microkit_payout_methods", "payout method", config=config, clock=clock,
             )
-            for method in methods.values():
-                if not isinstance(method, PayoutMethod):
-                    raise PluginError(f"payout method {method.name!r} does not implement the"
-                                      " PayoutMethod protocol")
+            _check_protocol(methods.values(), PayoutMethod, "payout method")
             check_currency(storage, config.currency, clock.now())
             return cls(Core(storage=storage, config=config, clock=clock, pm=pm,
                             gateways=gateways), methods)
