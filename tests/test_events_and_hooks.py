@@ -229,6 +229,14 @@ def test_a_gateway_whose_currencies_are_not_a_set_of_codes_is_an_error(
         open_memory(Odd())
 
 
+def test_a_plugin_that_implements_no_hook_is_an_error() -> None:
+    def on_event(event: Any, market: Any) -> None:  # not marked: pluggy would ignore it
+        pass
+
+    with pytest.raises(mk.PluginError, match=r"on_event.*implements no microkit hook"):
+        open_memory(on_event)
+
+
 def test_a_misspelled_hook_is_an_error() -> None:
     class Misspelled:
         @mk.hookimpl

@@ -185,7 +185,8 @@ def make_plugin_manager(
 
     Raises:
         PluginError: a plugin implements a hook that does not exist, or with a
-            wrong signature; an entry point does not load (its error chained).
+            wrong signature, or none at all; an entry point does not load (its error
+            chained).
     """
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(_Specs)
@@ -199,6 +200,9 @@ def make_plugin_manager(
                     pm.register(_load(ep), name=ep.name)
         for plugin in plugins:
             pm.register(plugin)
+            if not pm.get_hookcallers(plugin):  # e.g. a bare function: pluggy says nothing
+                raise PluginError(f"plugin {plugin_label(pm, plugin)!r} implements no microkit"
+                                  " hook (are its methods marked @microkit.hookimpl?)")
         pm.check_pending()
     except (pluggy.PluginValidationError, ValueError) as exc:
         raise PluginError(f"plugin rejected: {exc}") from exc
