@@ -51,6 +51,17 @@ class RecordsMixin:
             found = tx.get(SERVICES, "sv1")
         assert found is not None and found.title == "first"
 
+    def test_adding_an_identical_record_again_is_a_conflict_not_a_race(
+        self, storage: Storage
+    ) -> None:
+        # A stored row equal to the one added proves nothing about a concurrent change:
+        # it is a duplicate (Conflict), which a retry would only repeat.
+        with storage.write() as tx:
+            tx.add(SERVICES, service("sv1"))
+        with pytest.raises(Conflict) as err, storage.write() as tx:
+            tx.add(SERVICES, service("sv1"))
+        assert not isinstance(err.value, ConcurrentUpdate)
+
     def test_save_is_compare_and_set_on_version(self, storage: Storage) -> None:
         with storage.write() as tx:
             tx.add(SERVICES, service("sv1"))
