@@ -51,9 +51,11 @@ def test_pay_orders_from_the_balance_is_all_or_nothing(seeded: World) -> None:
                       idempotency_key="top")
     a, b = seeded.place(), seeded.place()
     before = seeded.snapshot()
-    with pytest.raises(mk.InsufficientFunds):
+    with pytest.raises(mk.InsufficientFunds) as err:
         m.payments.pay_orders([a.id, b.id], by=seeded.amal, gateway="balance",
                               idempotency_key="cart-3")
+    # What the buyer has and what the payment needs, not what the first order left.
+    assert (err.value.balance, err.value.needed) == (500, 1000)
     assert seeded.snapshot() == before
 
 

@@ -19,6 +19,7 @@ import attrs
 from .._core import Core, Unit
 from .._evolve import evolve
 from ..actors import Actor
+from ..errors import InsufficientFunds
 from ..escrow import ledger
 from ..money import Money
 from ..orders.facade import apply_transition
@@ -245,6 +246,15 @@ def _fund(
     the money: its share lands on the buyer's balance (one
     ``payment:{id}:unapplied`` transaction for all such orders).
     """
+    payable = [o for o in orders if o.state == "pending_payment"]
+    if len(payable) > 1 and source == ledger.user_available(payment.buyer_id):
+        # One posting per order would fail part-way and name that order's need against
+        # what the earlier ones left: say what the buyer has and the payment needs.
+        balances, _ = u.tx.balances([source])
+        have, need = balances.get(source, 0), sum(o.total.amount for o in payable)
+        if have < need:
+            raise InsufficientFunds(f"{source}: balance {have} minor units, needs {need}",
+                                    account=source, balance=have, needed=need)
     unapplied: Money | None = None
     for order in orders:
         if order.state != "pending_payment":
