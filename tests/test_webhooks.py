@@ -436,6 +436,32 @@ def test_split_payment_pending_card_holds_then_releases_on_expiry(seeded: World)
     assert m.ledger.verify().ok
 
 
+def test_a_lost_answer_settled_by_webhook_refunds_to_the_card(make_world: Any) -> None:
+    # The webhook finds the payment by its id and teaches it the charge's reference, so
+    # a refund to the original card can go through the gateway.
+    lossy = LosesFirstAnswer()
+    world = make_world(mk.MarketConfig.khamsat().evolve(refund_to="original"),
+                       plugins=(lossy,))
+    m = world.market
+    order = world.place()
+    with pytest.raises(mk.PaymentError):
+        m.payments.pay(order.id, by=world.amal, gateway="lossy", idempotency_key="k")
+    assert lossy.sandbox is not None
+    ((result, _),) = lossy.sandbox.charges.values()
+    assert result.reference is not None
+    done = m.payments.handle_webhook("lossy", *lossy.sandbox.webhook(result.reference))
+    assert done.outcome == "applied"
+    payment = m.payments.get(m.orders.get(order.id).payment_id or "")
+    assert payment.reference == result.reference
+    m.orders.cancel(order.id, by=world.omar, reason="لا أستطيع")  # the seller declines
+    m.tick()
+    [refund] = m.payments.refunds_of(payment.id)
+    assert (refund.state, refund.amount) == ("succeeded", order.total)
+    assert m.ledger.balance("amal").available == Money.zero("USD")  # back on the card
+    assert m.ledger.account_balance("gateway:lossy") == Money.zero("USD")
+    assert m.ledger.verify().ok
+
+
 def split_pending(world: World) -> tuple[mk.Order, mk.Payment]:
     """A 10 USD order paid 3 from the balance and 7 by a card charge left pending."""
     top_up(world, "3")

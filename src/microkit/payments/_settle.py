@@ -39,6 +39,7 @@ __all__ = [
     "expire_timer",
     "fail",
     "funding_account",
+    "learn_reference",
     "link",
     "linked",
     "record_answer",
@@ -78,6 +79,17 @@ def linked(u: Unit, key: str) -> str | None:
     """The target ``key`` links to; None if nothing recorded it yet (or only a webhook)."""
     found = u.tx.get(PAYMENT_LINKS, key)
     return None if found is None or found.target == AWAITED else found.target
+
+
+def learn_reference(u: Unit, payment: Payment, reference: str) -> Payment:
+    """A payment recorded without its charge's reference (the gateway's answer was lost)
+    learns it from a webhook about it: kept for refunds to the card, and linked so later
+    webhooks without the payment id find it."""
+    if payment.reference is not None or not reference:
+        return payment
+    new = _save(u, payment, reference=reference)
+    link(u, charge_link(payment.gateway, reference), payment.id)
+    return new
 
 
 def await_link(u: Unit, key: str) -> None:

@@ -70,6 +70,7 @@ def apply(core: Core, u: Unit, gateway: str, event: WebhookEvent) -> WebhookResu
             _settle.await_link(u, _settle.charge_link(gateway, event.reference))
             return remember(u, gateway, event, "unmatched", None)
         subject = f"payment:{payment.id}"
+        payment = _settle.learn_reference(u, payment, event.reference)
         if event.type == "charge.succeeded":
             if payment.state == "succeeded":
                 return remember(u, gateway, event, "ignored", subject)
