@@ -94,6 +94,32 @@ def test_checkout_whose_answer_was_lost_is_kept_for_a_retry_with_the_same_key(
     assert m.ledger.verify().ok
 
 
+def test_a_lost_checkout_whose_orders_expired_keeps_the_cart(
+    make_world: WorldFactory,
+) -> None:
+    # Nobody retried in time: the orders expired and the late capture went to the
+    # balance. A retry with the key then reports that, and the lines, never bought, stay.
+    lossy = LosesFirstAnswer()
+    w = make_world(plugins=(lossy,))
+    m = w.market
+    m.cart.add(w.service.id, by=w.amal, quantity=2)
+    with pytest.raises(mk.PaymentError):
+        m.cart.checkout(by=w.amal, gateway="lossy", idempotency_key="k")
+    w.clock.advance(hours=25)
+    m.tick()
+    assert lossy.sandbox is not None
+    ((result, _),) = lossy.sandbox.charges.values()
+    assert result.reference is not None
+    m.payments.handle_webhook("lossy", *lossy.sandbox.webhook(result.reference))
+    assert m.ledger.balance("amal").available == 2 * w.service.price
+    late = m.cart.checkout(by=w.amal, gateway="lossy", idempotency_key="k")
+    assert {o.state for o in late.orders} == {"expired"}
+    assert [line.item.quantity for line in m.cart.view(by=w.amal).lines] == [2]
+    with pytest.raises(mk.PaymentError, match="failed before"):
+        m.cart.checkout(by=w.amal, gateway="lossy", idempotency_key="k")
+    assert m.ledger.verify().ok
+
+
 def test_bad_cart_input(seeded: World) -> None:
     m, w = seeded.market, seeded
     with pytest.raises(mk.ValidationError):

@@ -200,7 +200,9 @@ class CartFacade:
         is as it was. If the gateway's answer is lost (``PaymentError`` with
         ``outcome_unknown``), the orders stay unpaid and the lines in the cart:
         check out again with the same key to learn whether the charge went
-        through (unpaid orders expire after ``payment_timeout``).
+        through (unpaid orders expire after ``payment_timeout``; if they did before
+        the charge was known, that retry returns them expired, the lines stay and
+        the key is spent).
 
         Raises:
             ValidationError: nothing in the cart can be bought; a bad key.
@@ -265,16 +267,21 @@ class CartFacade:
         return Checkout(orders, payment, skipped)
 
     def _charged(self, u: Unit, record: CheckoutRecord) -> tuple[Order, ...]:
+        orders = tuple(u.need(ORDERS, oid, "order") for oid in record.order_ids)
         current = u.tx.get(CHECKOUTS, record.id)
         if current is not None and current.state == "placed":
-            u.tx.save(CHECKOUTS, attrs.evolve(current, state="charged",
+            # Orders that expired (or were cancelled) before the charge was known bought
+            # nothing, whatever the payment says (a late capture went to the balance):
+            # the lines stay, and the key is spent.
+            lapsed = any(o.state in ("expired", "cancelled") for o in orders)
+            u.tx.save(CHECKOUTS, attrs.evolve(current, state="failed" if lapsed else "charged",
                                               version=current.version + 1), current.version)
             cart = u.tx.get(CARTS, record.buyer_id)
-            if cart is not None:
+            if cart is not None and not lapsed:
                 left = tuple(i for i in cart.items if i.id not in record.item_ids)
                 if left != cart.items:
                     self._save(u, record.buyer_id, cart, left)
-        return tuple(u.need(ORDERS, oid, "order") for oid in record.order_ids)
+        return orders
 
     def _undo(self, u: Unit, record: CheckoutRecord, by: Actor) -> None:
         """The charge failed: cancel the unpaid orders; the cart still holds the lines."""
