@@ -39,8 +39,9 @@ SETTINGS: Final = RecordKind("market_settings", MarketSetting)
 
 def _currency_in_use(tx: Tx) -> str | None:
     """The currency of a market that has money in it but no recorded currency (a database
-    from before settings were recorded): read off its first service, order or payment."""
-    from .storage.records import ORDERS, PAYMENTS, SERVICES
+    from before settings were recorded): read off its first service, order, payment,
+    project, or category with a price bound."""
+    from .storage.records import CATEGORIES, ORDERS, PAYMENTS, PROJECTS, SERVICES
 
     for service in tx.find(SERVICES, {}, limit=1):
         return service.price.currency.code
@@ -48,6 +49,12 @@ def _currency_in_use(tx: Tx) -> str | None:
         return order.total.currency.code
     for payment in tx.find(PAYMENTS, {}, limit=1):
         return payment.amount.currency.code
+    for project in tx.find(PROJECTS, {}, limit=1):
+        return project.budget_min.currency.code
+    for category in tx.find(CATEGORIES, {}, limit=1000):
+        bound = category.min_price or category.max_price
+        if bound is not None:
+            return bound.currency.code
     return None
 
 

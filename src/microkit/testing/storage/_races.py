@@ -70,6 +70,19 @@ class SharedStoreMixin:
         with pytest.raises(InvalidConfig):
             self._market(open_storage, "USD")
 
+    def test_a_market_with_only_a_priced_category_keeps_its_currency(
+        self, open_storage: StorageFactory
+    ) -> None:
+        from ...catalog.model import Category
+        from ...errors import InvalidConfig
+        from ...storage.records import CATEGORIES
+
+        with open_storage().write() as tx:  # no service yet: a category's price cap is money
+            tx.add(CATEGORIES, Category("design", {"ar": "تصميم", "en": "Design"},
+                                        max_price=Money.of("500", "LYD")))
+        with pytest.raises(InvalidConfig, match="LYD"):
+            self._market(open_storage, "USD")
+
     # -- isolation and races ---------------------------------------------------------
 
     def test_another_opening_sees_what_was_committed(self, open_storage: StorageFactory) -> None:
