@@ -68,19 +68,26 @@ def test_failed_payment_buys_nothing_and_keeps_the_cart(seeded: World) -> None:
     assert m.ledger.verify().ok
 
 
+def lost_checkout(make_world: WorldFactory) -> tuple[World, LosesFirstAnswer]:
+    """Two of the service in the cart, checked out with key "k" through a gateway that
+    captures the charge and loses its answer."""
+    lossy = LosesFirstAnswer()
+    w = make_world(plugins=(lossy,))
+    w.market.cart.add(w.service.id, by=w.amal, quantity=2)
+    with pytest.raises(mk.PaymentError) as err:
+        w.market.cart.checkout(by=w.amal, gateway="lossy", idempotency_key="k")
+    assert err.value.outcome_unknown
+    return w, lossy
+
+
 def test_checkout_whose_answer_was_lost_is_kept_for_a_retry_with_the_same_key(
     make_world: WorldFactory,
 ) -> None:
     # The processor captured the charge but its answer never came back. Cancelling the
     # orders would strand that money (the key is dead then, the webhook unmatched);
     # they stay unpaid instead, and the same key learns the outcome.
-    lossy = LosesFirstAnswer()
-    w = make_world(plugins=(lossy,))
+    w, lossy = lost_checkout(make_world)
     m = w.market
-    m.cart.add(w.service.id, by=w.amal, quantity=2)
-    with pytest.raises(mk.PaymentError) as err:
-        m.cart.checkout(by=w.amal, gateway="lossy", idempotency_key="k")
-    assert err.value.outcome_unknown
     orders = m.orders.list(by=w.amal, role="buyer").items
     assert [o.state for o in orders] == ["pending_payment"] * 2
     assert len(m.cart.view(by=w.amal).lines) == 1
@@ -99,12 +106,8 @@ def test_a_lost_checkout_whose_orders_expired_keeps_the_cart(
 ) -> None:
     # Nobody retried in time: the orders expired and the late capture went to the
     # balance. A retry with the key then reports that, and the lines, never bought, stay.
-    lossy = LosesFirstAnswer()
-    w = make_world(plugins=(lossy,))
+    w, lossy = lost_checkout(make_world)
     m = w.market
-    m.cart.add(w.service.id, by=w.amal, quantity=2)
-    with pytest.raises(mk.PaymentError):
-        m.cart.checkout(by=w.amal, gateway="lossy", idempotency_key="k")
     w.clock.advance(hours=25)
     m.tick()
     assert lossy.sandbox is not None
