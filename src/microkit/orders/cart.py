@@ -37,6 +37,32 @@ if TYPE_CHECKING:
 __all__ = ["CartFacade"]
 
 
+#: How a checkout's payment key is made from the buyer's checkout key.
+PAYMENT_KEY_PREFIX = "checkout:"
+
+
+def settle_checkout(u: Unit, record_id: str) -> None:
+    """The checkout's charge is known (its answer, a retry, or a webhook capturing it):
+    the bought lines leave the cart, once.
+
+    Orders that expired (or were cancelled) before the charge was known bought nothing,
+    whatever the payment says (a late capture went to the balance): the lines stay, and
+    the key is spent.
+    """
+    current = u.tx.get(CHECKOUTS, record_id)
+    if current is None or current.state != "placed":
+        return
+    orders = [u.need(ORDERS, oid, "order") for oid in current.order_ids]
+    lapsed = any(o.state in ("expired", "cancelled") for o in orders)
+    u.tx.save(CHECKOUTS, attrs.evolve(current, state="failed" if lapsed else "charged",
+                                      version=current.version + 1), current.version)
+    cart = u.tx.get(CARTS, current.buyer_id)
+    if cart is not None and not lapsed:
+        left = tuple(i for i in cart.items if i.id not in current.item_ids)
+        if left != cart.items:
+            CartFacade._save(u, current.buyer_id, cart, left)
+
+
 def _upgrades(upgrades: Sequence[str] | Mapping[str, int]) -> dict[str, int]:
     return dict(sorted(chosen_upgrades(upgrades).items()))
 
@@ -200,9 +226,9 @@ class CartFacade:
         is as it was. If the gateway's answer is lost (``PaymentError`` with
         ``outcome_unknown``), the orders stay unpaid and the lines in the cart:
         check out again with the same key to learn whether the charge went
-        through (unpaid orders expire after ``payment_timeout``; if they did before
-        the charge was known, that retry returns them expired, the lines stay and
-        the key is spent).
+        through. The processor's webhook settles it too: bought lines leave the
+        cart then. Unpaid orders expire after ``payment_timeout``; if they expired
+        before the charge was known, the lines stay and the key is spent.
 
         Raises:
             ValidationError: nothing in the cart can be bought; a bad key.
@@ -254,7 +280,7 @@ class CartFacade:
         try:
             payment = market.payments.pay_orders(
                 record.order_ids, by=by, gateway=gateway,
-                idempotency_key=f"checkout:{idempotency_key}",
+                idempotency_key=PAYMENT_KEY_PREFIX + idempotency_key,
             )
         except MicrokitError as error:
             # A lost answer may hide a capture: keep the orders for a retry with this key
@@ -267,21 +293,8 @@ class CartFacade:
         return Checkout(orders, payment, skipped)
 
     def _charged(self, u: Unit, record: CheckoutRecord) -> tuple[Order, ...]:
-        orders = tuple(u.need(ORDERS, oid, "order") for oid in record.order_ids)
-        current = u.tx.get(CHECKOUTS, record.id)
-        if current is not None and current.state == "placed":
-            # Orders that expired (or were cancelled) before the charge was known bought
-            # nothing, whatever the payment says (a late capture went to the balance):
-            # the lines stay, and the key is spent.
-            lapsed = any(o.state in ("expired", "cancelled") for o in orders)
-            u.tx.save(CHECKOUTS, attrs.evolve(current, state="failed" if lapsed else "charged",
-                                              version=current.version + 1), current.version)
-            cart = u.tx.get(CARTS, record.buyer_id)
-            if cart is not None and not lapsed:
-                left = tuple(i for i in cart.items if i.id not in record.item_ids)
-                if left != cart.items:
-                    self._save(u, record.buyer_id, cart, left)
-        return orders
+        settle_checkout(u, record.id)
+        return tuple(u.need(ORDERS, oid, "order") for oid in record.order_ids)
 
     def _undo(self, u: Unit, record: CheckoutRecord, by: Actor) -> None:
         """The charge failed: cancel the unpaid orders; the cart still holds the lines."""

@@ -22,6 +22,7 @@ from ..actors import Actor
 from ..errors import InsufficientFunds
 from ..escrow import ledger
 from ..money import Money
+from ..orders.cart import PAYMENT_KEY_PREFIX, settle_checkout
 from ..orders.facade import apply_transition
 from ..orders.model import Order
 from ..storage.base import Timer
@@ -226,6 +227,8 @@ def capture(
         else:
             source = funding_account(payment.gateway, buyer)
         _fund(core, u, payment, orders, source, by)
+        if payment.idempotency_key.startswith(PAYMENT_KEY_PREFIX):  # a cart's checkout
+            settle_checkout(u, f"{buyer}:{payment.idempotency_key[len(PAYMENT_KEY_PREFIX):]}")
     if fee is not None and fee.amount > 0 and payment.gateway != BALANCE:
         # Informational: the processor keeps its fee; the settlement report shows it.
         u.emit("payment.fee", f"payment:{pid}", str(by), {
