@@ -101,6 +101,18 @@ def test_checkout_whose_answer_was_lost_is_kept_for_a_retry_with_the_same_key(
     assert m.ledger.verify().ok
 
 
+def test_a_line_that_grew_before_the_retry_keeps_what_was_not_bought(
+    make_world: WorldFactory,
+) -> None:
+    w, _ = lost_checkout(make_world)  # two bought, if the charge went through
+    m = w.market
+    m.cart.add(w.service.id, by=w.amal)  # one more, merged into the same line
+    assert [line.item.quantity for line in m.cart.view(by=w.amal).lines] == [3]
+    done = m.cart.checkout(by=w.amal, gateway="lossy", idempotency_key="k")
+    assert len(done.orders) == 2
+    assert [line.item.quantity for line in m.cart.view(by=w.amal).lines] == [1]
+
+
 def test_a_lost_checkout_captured_by_webhook_leaves_the_cart(
     make_world: WorldFactory,
 ) -> None:

@@ -58,9 +58,18 @@ def settle_checkout(u: Unit, record_id: str) -> None:
                                       version=current.version + 1), current.version)
     cart = u.tx.get(CARTS, current.buyer_id)
     if cart is not None and not lapsed:
-        left = tuple(i for i in cart.items if i.id not in current.item_ids)
-        if left != cart.items:
-            CartFacade._save(u, current.buyer_id, cart, left)
+        bought = dict(zip(current.item_ids, current.quantities, strict=True)) \
+            if current.quantities else {}
+        left = []
+        for item in cart.items:
+            if item.id in current.item_ids:
+                rest = item.quantity - bought.get(item.id, item.quantity)
+                if rest <= 0:
+                    continue
+                item = attrs.evolve(item, quantity=rest)
+            left.append(item)
+        if tuple(left) != cart.items:
+            CartFacade._save(u, current.buyer_id, cart, tuple(left))
 
 
 def _upgrades(upgrades: Sequence[str] | Mapping[str, int]) -> dict[str, int]:
@@ -264,7 +273,8 @@ class CartFacade:
                 for line in ok for _ in range(line.item.quantity)
             ]
             record = CheckoutRecord(record_id, buyer, tuple(order_ids),
-                                    tuple(line.item.id for line in ok), u.now)
+                                    tuple(line.item.id for line in ok), u.now,
+                                    quantities=tuple(line.item.quantity for line in ok))
             u.tx.add(CHECKOUTS, record)
             u.emit("cart.checked_out", f"cart:{buyer}", str(by), {
                 "order_ids": order_ids, "skipped": [line.item.id for line in view.problems],

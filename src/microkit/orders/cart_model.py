@@ -124,3 +124,7 @@ class CheckoutRecord:
     #: ``"placed"``, then ``"charged"`` (succeeded or pending at the gateway) or ``"failed"``.
     state: str = "placed"
     version: int = 1
+    #: How many of each of ``item_ids`` the orders bought (empty in records from before it
+    #: was kept: then the whole line counts as bought). A line whose quantity grew after
+    #: the checkout keeps the rest.
+    quantities: tuple[int, ...] = ()
