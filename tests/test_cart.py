@@ -133,6 +133,42 @@ def test_a_lost_checkout_captured_by_webhook_leaves_the_cart(
     assert m.ledger.verify().ok
 
 
+def test_a_webhook_capture_takes_out_only_what_was_bought(make_world: WorldFactory) -> None:
+    # One of the two orders was cancelled before the capture: its share went to the
+    # balance and its unit stays in the cart; the paid one leaves (not bought twice).
+    w, lossy = lost_checkout(make_world)
+    m = w.market
+    first, second = m.orders.list(by=w.amal, role="buyer").items
+    m.orders.cancel(first.id, by=w.amal)
+    assert lossy.sandbox is not None
+    ((result, _),) = lossy.sandbox.charges.values()
+    assert result.reference is not None
+    m.payments.handle_webhook("lossy", *lossy.sandbox.webhook(result.reference))
+    assert m.orders.get(second.id).state == "paid"
+    assert [line.item.quantity for line in m.cart.view(by=w.amal).lines] == [1]
+    assert m.ledger.balance("amal").available == w.service.price
+    assert m.ledger.verify().ok
+
+
+def test_a_payment_of_another_buyer_never_settles_a_checkout(
+    make_world: WorldFactory,
+) -> None:
+    # Checkout records are "buyer:key", and ids may hold colons: user "amal:x" paying
+    # with key "checkout:k" must not settle amal's checkout "x:k".
+    w = make_world()
+    m = w.market
+    m.users.register("amal:x", display_name="Other")
+    m.cart.add(w.service.id, by=w.amal)
+    m.payments.gateway("sandbox").outcome = "raise"  # type: ignore[attr-defined]
+    with pytest.raises(mk.PaymentError):
+        m.cart.checkout(by=w.amal, gateway="sandbox", idempotency_key="x:k")
+    m.payments.gateway("sandbox").outcome = "succeeded"  # type: ignore[attr-defined]
+    other = m.orders.place(w.service.id, by=mk.Actor.user("amal:x"))
+    m.payments.pay(other.id, by=mk.Actor.user("amal:x"), gateway="sandbox",
+                   idempotency_key="checkout:k")
+    assert [line.item.quantity for line in m.cart.view(by=w.amal).lines] == [1]
+
+
 def test_a_lost_checkout_whose_orders_expired_keeps_the_cart(
     make_world: WorldFactory,
 ) -> None:

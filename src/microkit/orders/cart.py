@@ -9,6 +9,7 @@ the cart, never bought silently.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -41,35 +42,43 @@ __all__ = ["CartFacade"]
 PAYMENT_KEY_PREFIX = "checkout:"
 
 
-def settle_checkout(u: Unit, record_id: str) -> None:
+def settle_checkout(u: Unit, record_id: str, order_ids: tuple[str, ...]) -> None:
     """The checkout's charge is known (its answer, a retry, or a webhook capturing it):
-    the bought lines leave the cart, once.
+    what it bought leaves the cart, once.
 
-    Orders that expired (or were cancelled) before the charge was known bought nothing,
-    whatever the payment says (a late capture went to the balance): the lines stay, and
-    the key is spent.
+    An order that expired or was cancelled before the charge was known bought nothing
+    (its share of a late capture went to the balance): its unit stays in the cart. If
+    none was bought, the key is spent. ``order_ids``: the payment's, which must be the
+    checkout's (a record id is ``buyer:key``, and ids may hold colons).
     """
     current = u.tx.get(CHECKOUTS, record_id)
-    if current is None or current.state != "placed":
+    if current is None or current.state != "placed" or current.order_ids != order_ids:
         return
     orders = [u.need(ORDERS, oid, "order") for oid in current.order_ids]
-    lapsed = any(o.state in ("expired", "cancelled") for o in orders)
-    u.tx.save(CHECKOUTS, attrs.evolve(current, state="failed" if lapsed else "charged",
+    kept = [o.state not in ("expired", "cancelled") for o in orders]
+    u.tx.save(CHECKOUTS, attrs.evolve(current, state="charged" if any(kept) else "failed",
                                       version=current.version + 1), current.version)
+    bought: dict[str, int] = {}
+    if current.quantities:  # orders were placed line by line, quantities[i] of line i
+        start = 0
+        for item_id, size in zip(current.item_ids, current.quantities, strict=True):
+            bought[item_id] = sum(kept[start:start + size])
+            start += size
+    elif all(kept):  # a record from before quantities were kept: whole lines, or none
+        bought = dict.fromkeys(current.item_ids, sys.maxsize)
     cart = u.tx.get(CARTS, current.buyer_id)
-    if cart is not None and not lapsed:
-        bought = dict(zip(current.item_ids, current.quantities, strict=True)) \
-            if current.quantities else {}
-        left = []
-        for item in cart.items:
-            if item.id in current.item_ids:
-                rest = item.quantity - bought.get(item.id, item.quantity)
-                if rest <= 0:
-                    continue
-                item = attrs.evolve(item, quantity=rest)
-            left.append(item)
-        if tuple(left) != cart.items:
-            CartFacade._save(u, current.buyer_id, cart, tuple(left))
+    if cart is None:
+        return
+    left = []
+    for item in cart.items:
+        n = bought.get(item.id, 0)
+        if n:
+            if item.quantity <= n:
+                continue
+            item = attrs.evolve(item, quantity=item.quantity - n)
+        left.append(item)
+    if tuple(left) != cart.items:
+        CartFacade._save(u, current.buyer_id, cart, tuple(left))
 
 
 def _upgrades(upgrades: Sequence[str] | Mapping[str, int]) -> dict[str, int]:
@@ -235,9 +244,10 @@ class CartFacade:
         is as it was. If the gateway's answer is lost (``PaymentError`` with
         ``outcome_unknown``), the orders stay unpaid and the lines in the cart:
         check out again with the same key to learn whether the charge went
-        through. The processor's webhook settles it too: bought lines leave the
-        cart then. Unpaid orders expire after ``payment_timeout``; if they expired
-        before the charge was known, the lines stay and the key is spent.
+        through. The processor's webhook settles it too: what was bought leaves the
+        cart then. Unpaid orders expire after ``payment_timeout``; a unit whose order
+        expired or was cancelled before the charge was known stays in the cart (if
+        none was bought, the key is spent).
 
         Raises:
             ValidationError: nothing in the cart can be bought; a bad key.
@@ -303,7 +313,7 @@ class CartFacade:
         return Checkout(orders, payment, skipped)
 
     def _charged(self, u: Unit, record: CheckoutRecord) -> tuple[Order, ...]:
-        settle_checkout(u, record.id)
+        settle_checkout(u, record.id, record.order_ids)
         return tuple(u.need(ORDERS, oid, "order") for oid in record.order_ids)
 
     def _undo(self, u: Unit, record: CheckoutRecord, by: Actor) -> None:

@@ -228,7 +228,8 @@ def capture(
             source = funding_account(payment.gateway, buyer)
         _fund(core, u, payment, orders, source, by)
         if payment.idempotency_key.startswith(PAYMENT_KEY_PREFIX):  # a cart's checkout
-            settle_checkout(u, f"{buyer}:{payment.idempotency_key[len(PAYMENT_KEY_PREFIX):]}")
+            settle_checkout(u, f"{buyer}:{payment.idempotency_key[len(PAYMENT_KEY_PREFIX):]}",
+                            payment.order_ids)
     if fee is not None and fee.amount > 0 and payment.gateway != BALANCE:
         # Informational: the processor keeps its fee; the settlement report shows it.
         u.emit("payment.fee", f"payment:{pid}", str(by), {
