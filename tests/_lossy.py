@@ -47,3 +47,12 @@ class LosesFirstAnswer:
                 return inner.parse_webhook(headers, body)
 
         register(Lossy())
+
+
+def deliver_capture(market: mk.Marketplace, lossy: LosesFirstAnswer) -> str:
+    """The processor's ``charge.succeeded`` webhook for the one charge it took; its outcome."""
+    assert lossy.sandbox is not None
+    ((result, _),) = lossy.sandbox.charges.values()
+    assert result.reference is not None
+    hook = lossy.sandbox.webhook(result.reference)
+    return market.payments.handle_webhook("lossy", *hook).outcome
