@@ -260,15 +260,17 @@ def collect_named(
     return {name: item for name, (item, _, _) in found.items()}
 
 
-def call_plugin(what: str, call: Callable[[], T]) -> T:
+def call_plugin(what: str, call: Callable[[], T], *, hint: str = "") -> T:
     """Call plugin code; what it raises becomes a :class:`PluginError` saying ``what`` raised
-    (chained). A :class:`~microkit.errors.MicrokitError` is the plugin's answer: it passes."""
+    (chained), with ``hint`` in parentheses. A :class:`~microkit.errors.MicrokitError` is
+    the plugin's answer: it passes."""
     try:
         return call()
     except MicrokitError:
         raise
     except Exception as exc:
-        raise PluginError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"{what} raised {type(exc).__name__}: {exc}"
+                          + (f" ({hint})" if hint else "")) from exc
 
 
 def _registrar(

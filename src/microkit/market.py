@@ -14,10 +14,10 @@ import attrs
 import pluggy
 
 from . import _builtins
+from ._checks import aware_time, whole_number
 from ._core import Core, Unit
 from ._settings import check_currency
 from .actors import Actor
-from .catalog._checks import aware_time
 from .catalog.facade import CatalogFacade
 from .clock import Clock, SystemClock
 from .config import MarketConfig
@@ -25,7 +25,7 @@ from .errors import MicrokitError, PermissionDenied, PluginError, StorageError, 
 from .escrow.facade import LedgerFacade
 from .escrow.payouts import PayoutsFacade
 from .events import Event
-from .hooks import BUILTIN_PREFIX, collect_named, make_plugin_manager, plugin_label
+from .hooks import BUILTIN_PREFIX, call_plugin, collect_named, make_plugin_manager, plugin_label
 from .levels.facade import LevelsFacade
 from .levels.model import EvaluationSummary
 from .levels.projector import ORDER_READS, make_projector
@@ -171,15 +171,10 @@ def _open_storage(pm: pluggy.PluginManager, url: str) -> Storage:
                  if not impl.plugin_name.startswith(BUILTIN_PREFIX)]
         return f"plugins implementing it: {', '.join(names) or 'none but the built-ins'}"
 
-    try:
-        storage: object = hook(url=url)
-    except MicrokitError:
-        raise
-    except Exception as exc:
-        raise PluginError(
-            f"microkit_open_storage raised {type(exc).__name__}: {exc} ({implemented_by()};"
-            " a backend that cannot reach its database raises"
-            " StorageError)") from exc
+    storage: object = call_plugin(
+        "microkit_open_storage", lambda: hook(url=url),
+        hint=f"{implemented_by()}; a backend that cannot reach its database raises"
+             " StorageError")
     if storage is None:
         raise ValidationError(
             f"url: no storage backend for {url!r} (built in: memory://, sqlite:///path;"
@@ -319,10 +314,8 @@ class Marketplace:
         """
         if now is not None:
             aware_time("now", now)
-        for name, value in (("batch", batch), ("chunk", chunk)):
-            if type(value) is not int or not 1 <= value <= 10_000:
-                raise ValidationError(f"{name}: expected 1..10000, got {value!r:.80}",
-                                      field=name, value=value)
+        whole_number("batch", batch, low=1, high=10_000)
+        whole_number("chunk", chunk, low=1, high=10_000)
         when = (now or self._core.clock.now()).astimezone(dt.UTC)
         ran: Counter[str] = Counter()
         dropped = 0

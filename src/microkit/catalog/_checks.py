@@ -1,21 +1,19 @@
-"""Input checks and small helpers shared by the catalog commands (the generic checks,
-such as :func:`collection`, :func:`check_cursor` and :func:`aware_time`, by other facades too)."""
+"""Input checks and small helpers shared by the catalog commands (the generic checks are
+in :mod:`microkit._checks`)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Final
 
 import attrs
 
+from .._checks import text, whole_number
 from ..actors import Actor
 from ..config import MarketConfig
 from ..errors import (
-    CurrencyMismatch,
-    InvalidAmount,
     NotFound,
     PermissionDenied,
     PriceOutOfRange,
@@ -35,17 +33,11 @@ __all__ = [
     "UNSET",
     "Seen",
     "Unset",
-    "aware_time",
     "build_upgrades",
     "check_category_fields",
-    "check_cursor",
-    "collection",
-    "days",
-    "money_bound",
     "quick_draft",
     "search_doc",
     "staff_only",
-    "text",
 ]
 
 _SLUG: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -62,83 +54,6 @@ class Unset(enum.Enum):
 
 #: Marks an optional argument that was not passed (``update_*`` commands).
 UNSET: Final = Unset.UNSET
-
-
-def text(field: str, value: object, *, max_len: int, required: bool = True) -> str:
-    """``value`` stripped, if it is text of at most ``max_len`` characters (non-blank if
-    ``required``). Raises ValidationError."""
-    if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_len:
-        raise ValidationError(
-            f"{field}: expected {'non-empty ' if required else ''}text of at most {max_len}"
-            f" characters, got {value!r:.80}",
-            field=field,
-            value=value,
-        )
-    return value.strip()
-
-
-def collection(field: str, value: object, *, one_str: bool = False) -> tuple[Any, ...]:
-    """``value`` as a tuple, if it is an iterable of items and not a string (whose
-    letters would become the items); with ``one_str``, one string is one item (an
-    attachment reference given alone). Each item is checked by the caller. Raises
-    ValidationError."""
-    if one_str and isinstance(value, str):
-        return (value,)
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise ValidationError(
-            f"{field}: expected a list or tuple, got {value!r:.80}",
-            field=field,
-            value=value,
-        )
-    return tuple(value)
-
-
-def check_cursor(field: str, value: object) -> str | None:
-    """``value`` if it is None or a str: where a listing goes on from (a page's
-    ``next_cursor``, or the last id seen). Raises ValidationError."""
-    if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{field}: expected a page's next_cursor or the last id seen"
-                              f" (a str) or None, got {value!r:.80}", field=field, value=value)
-    return value
-
-
-def aware_time(field: str, value: object) -> dt.datetime:
-    """``value`` if it is a timezone-aware datetime (a naive one cannot be compared with
-    the clock's). Raises ValidationError."""
-    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
-        raise ValidationError(f"{field}: expected a timezone-aware datetime, got {value!r:.80}",
-                              field=field, value=value)
-    return value
-
-
-def money_bound(field: str, value: object, config: MarketConfig) -> Money:
-    """``value`` if it is Money in the market's currency and not negative: a search or
-    browse filter, not a price being set, so no minimum, step or cap applies.
-
-    Raises:
-        InvalidAmount: not Money, or negative.  CurrencyMismatch: another currency.
-    """
-    if not isinstance(value, Money):
-        raise InvalidAmount(f"{field}: expected Money or None, got {value!r:.80}", field=field,
-                            value=value)
-    if value.currency != config.currency:
-        raise CurrencyMismatch(f"{field}: expected {config.currency.code}, got {value}",
-                               field=field, value=value)
-    if value.amount < 0:
-        raise InvalidAmount(f"{field}: expected an amount of at least 0, got {value}",
-                            field=field, value=value)
-    return value
-
-
-def days(field: str, value: object, *, low: int, high: int) -> int:
-    """``value`` if it is a whole number in ``low..high``. Raises ValidationError."""
-    if type(value) is not int or not low <= value <= high:
-        raise ValidationError(
-            f"{field}: expected a whole number in {low}..{high}, got {value!r}",
-            field=field,
-            value=value,
-        )
-    return value
 
 
 def staff_only(by: Actor, action: str) -> None:
@@ -168,7 +83,7 @@ def check_category_fields(cat: Category, config: MarketConfig, *, new: bool) -> 
     if new and cat.parent is not None and not isinstance(cat.parent, str):
         raise ValidationError(f"parent: expected a slug or None, got {cat.parent!r}",
                               field="parent", value=cat.parent)
-    days("position", cat.position, low=-1_000_000, high=1_000_000)
+    whole_number("position", cat.position, low=-1_000_000, high=1_000_000)
     if not isinstance(cat.active, bool):
         raise ValidationError(f"active: expected True or False, got {cat.active!r}",
                               field="active", value=cat.active)
@@ -217,8 +132,8 @@ def build_upgrades(
             text(f"{f}.title", spec.title, max_len=MAX_TITLE),
             check_price(spec.price, field=f"{f}.price", config=config, category=category,
                         upgrade=True),
-            days(f"{f}.extra_days", spec.extra_days, low=-364, high=365),
-            days(f"{f}.max_quantity", spec.max_quantity, low=1, high=100),
+            whole_number(f"{f}.extra_days", spec.extra_days, low=-364, high=365),
+            whole_number(f"{f}.max_quantity", spec.max_quantity, low=1, high=100),
         ))
     return tuple(out)
 

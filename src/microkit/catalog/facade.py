@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from .._checks import collection, text, whole_number
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..errors import NotFound, PermissionDenied, ValidationError
@@ -24,12 +25,9 @@ from ._checks import (
     Unset,
     build_upgrades,
     check_category_fields,
-    collection,
-    days,
     quick_draft,
     search_doc,
     staff_only,
-    text,
 )
 from .indexing import Sort
 from .model import (
@@ -237,7 +235,8 @@ class CatalogFacade:
             description = text(f"{p}description", d.description, max_len=MAX_TEXT)
             requirements = text(f"{p}requirements", d.requirements, max_len=MAX_TEXT,
                                 required=False)
-            delivery_days = days(f"{p}delivery_days", d.delivery_days, low=1, high=365)
+            delivery_days = whole_number(f"{p}delivery_days", d.delivery_days, low=1,
+                                         high=365)
             tags = tuple(text(f"{p}tags", t, max_len=50) for t in collection(f"{p}tags", d.tags))
             images = tuple(text(f"{p}images", i, max_len=1000)
                            for i in collection(f"{p}images", d.images))
@@ -322,7 +321,7 @@ class CatalogFacade:
                 title=text("title", d.title, max_len=MAX_TITLE),
                 description=text("description", d.description, max_len=MAX_TEXT),
                 price=d.price,
-                delivery_days=days("delivery_days", d.delivery_days, low=1, high=365),
+                delivery_days=whole_number("delivery_days", d.delivery_days, low=1, high=365),
                 upgrades=new_upgrades,
                 requirements=text("requirements", d.requirements, max_len=MAX_TEXT,
                                   required=False),

@@ -17,11 +17,11 @@ from typing import Final, cast
 
 import attrs
 
+from .._checks import money_bound
 from ..config import MarketConfig
 from ..errors import NotFound, ValidationError
 from ..storage.base import Tx
 from ..storage.records import CATEGORIES, SERVICES
-from ._checks import money_bound
 from ._normalize import query_terms
 from .indexing import SORTS, Key, SearchSpec, Sort
 from .model import SearchHit, SearchPage

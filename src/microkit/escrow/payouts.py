@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import attrs
 
+from .._checks import whole_number
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..errors import (
@@ -89,9 +90,7 @@ class PayoutsFacade:
     def of(self, seller_id: str, *, limit: int = 100) -> list[Payout]:
         """A seller's payouts, newest first. Raises ValidationError (a limit not in
         1..10000)."""
-        if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
-            raise ValidationError(f"limit: expected 1..{MAX_LIMIT}, got {limit!r}",
-                                  field="limit", value=limit)
+        whole_number("limit", limit, low=1, high=MAX_LIMIT)
         found = self._core.query(lambda tx: tx.find(PAYOUTS, {"seller_id": seller_id},
                                                     limit=MAX_LIMIT))
         return sorted(found, key=lambda p: (p.created_at, p.id), reverse=True)[:limit]

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import attrs
 
+from .._checks import aware_time, whole_number
 from .._core import Core, Unit
 from ..actors import Actor
-from ..catalog._checks import aware_time
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ..events import Event
 from ..storage.base import Tx
@@ -141,9 +141,7 @@ class LevelsFacade:
             ValidationError: ``now`` is not a timezone-aware datetime, or ``batch`` is
                 outside 1..10000.
         """
-        if type(batch) is not int or not 1 <= batch <= 10_000:
-            raise ValidationError(f"batch: expected 1..10000, got {batch!r}", field="batch",
-                                  value=batch)
+        whole_number("batch", batch, low=1, high=10_000)
         when = self._core.clock.now() if now is None else aware_time("now", now)
         ladder, currency = self.ladder, self._core.config.currency
         after: str | None = None

@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
+from .._checks import check_cursor, collection, whole_number
 from .._core import Core, Unit
 from ..actors import Actor
-from ..catalog._checks import check_cursor, collection
 from ..errors import NotFound, PermissionDenied, PluginError, ValidationError
 from ..hooks import call_plugin
 from ..orders.facade import Page
@@ -266,9 +266,7 @@ class MessagesFacade:
         if type(after) is not int or after < 0:
             raise ValidationError(f"after: expected a message number >= 0, got {after!r:.80}",
                                   field="after", value=after)
-        if type(limit) is not int or not 1 <= limit <= 500:
-            raise ValidationError(f"limit: expected 1..500, got {limit!r:.80}", field="limit",
-                                  value=limit)
+        whole_number("limit", limit, low=1, high=500)
         self.get(conversation_id, by=by)
         return self._core.query(lambda tx: tx.find(
             MESSAGES, {"conversation_id": conversation_id}, order_by="key",

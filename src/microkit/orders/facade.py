@@ -7,9 +7,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
+from .._checks import check_cursor, collection
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import check_cursor, collection
 from ..catalog.pricing import Quote, quote
 from ..catalog.stats import record_sale
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError

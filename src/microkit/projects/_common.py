@@ -8,9 +8,9 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
+from .._checks import collection
 from .._core import Unit
 from ..actors import Actor
-from ..catalog._checks import collection
 from ..catalog.model import UpgradeSpec
 from ..catalog.pricing import check_price
 from ..config import MarketConfig

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from .._checks import check_cursor, text
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import check_cursor, text
 from ..catalog.pricing import Quote
 from ..config import MarketConfig
 from ..errors import (

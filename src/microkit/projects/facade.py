@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .._checks import check_cursor, money_bound, text
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import Seen, check_cursor, money_bound, text
+from ..catalog._checks import Seen
 from ..catalog.search import descendants
 from ..errors import NotFound, ValidationError
 from ..events import Event

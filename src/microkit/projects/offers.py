@@ -13,9 +13,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
+from .._checks import check_cursor, text
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import check_cursor, text
 from ..catalog.model import UpgradeSpec
 from ..catalog.pricing import Quote, chosen_upgrades
 from ..errors import InvalidTransition, NotFound, PermissionDenied, ValidationError

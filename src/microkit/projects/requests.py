@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from .._checks import check_cursor
+from .._checks import text as text_
 from .._core import Core, Unit, new_id
 from ..actors import Actor
-from ..catalog._checks import Seen, check_cursor
-from ..catalog._checks import text as text_
+from ..catalog._checks import Seen
 from ..catalog.model import UpgradeSpec
 from ..errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..money import Money

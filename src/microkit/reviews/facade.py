@@ -14,9 +14,9 @@ from collections.abc import Mapping
 
 import attrs
 
+from .._checks import check_cursor
 from .._core import Core, Unit
 from ..actors import Actor
-from ..catalog._checks import check_cursor
 from ..catalog.stats import record_rating
 from ..errors import Conflict, InvalidTransition, NotFound, PermissionDenied, ValidationError
 from ..orders.facade import Page, role_of
