@@ -14,9 +14,10 @@ from .money import Money
 __all__ = ["aware_time", "check_cursor", "collection", "money_bound", "text", "whole_number"]
 
 
-def text(field: str, value: object, *, max_len: int, required: bool = True) -> str:
-    """``value`` stripped, if it is text of at most ``max_len`` characters (non-blank if
-    ``required``). Raises ValidationError."""
+def text(field: str, value: object, *, max_len: int, required: bool = True,
+         strip: bool = True) -> str:
+    """``value`` (stripped, unless not ``strip``), if it is text of at most ``max_len``
+    characters (non-blank if ``required``). Raises ValidationError."""
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_len:
         raise ValidationError(
             f"{field}: expected {'non-empty ' if required else ''}text of at most {max_len}"
@@ -24,7 +25,7 @@ def text(field: str, value: object, *, max_len: int, required: bool = True) -> s
             field=field,
             value=value,
         )
-    return value.strip()
+    return value.strip() if strip else value
 
 
 def collection(field: str, value: object, *, one_str: bool = False) -> tuple[Any, ...]:

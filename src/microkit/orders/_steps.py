@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from .._checks import text
 from ..config import MarketConfig
 from ..errors import InvalidTransition, LimitExceeded, PermissionDenied, ValidationError
 from ..escrow import ledger
@@ -79,15 +80,8 @@ Effect = Callable[[Step], None]
 
 
 def _text(step: Step, name: str, *, max_len: int = 10_000, required: bool = True) -> str:
-    value = step.params.get(name, "")
-    if not isinstance(value, str) or (required and not value.strip()) or len(value) > max_len:
-        raise ValidationError(
-            f"{name}: expected {'non-empty ' if required else ''}text of at most {max_len}"
-            f" characters, got {value!r:.80}",
-            field=name,
-            value=value,
-        )
-    return value
+    return text(name, step.params.get(name, ""), max_len=max_len, required=required,
+                strip=False)
 
 
 def _attachments(step: Step) -> tuple[str, ...]:

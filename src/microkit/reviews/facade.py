@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from .._checks import check_cursor
+from .._checks import check_cursor, text
 from .._core import Core, Unit
 from ..actors import Actor
 from ..catalog.stats import record_rating
@@ -40,14 +40,7 @@ def _rating(value: object, field: str) -> int:
 
 
 def _text(value: object, field: str, *, required: bool, cap: int = 5000) -> str:
-    if not isinstance(value, str) or (required and not value.strip()) or len(value) > cap:
-        raise ValidationError(
-            f"{field}: expected {'non-empty ' if required else ''}text of at most {cap}"
-            f" characters, got {value!r:.60}",
-            field=field,
-            value=value,
-        )
-    return value
+    return text(field, value, max_len=cap, required=required, strip=False)
 
 
 def _add(u: Unit, key: str, review: Review) -> None:
