@@ -146,11 +146,10 @@ def test_a_connection_the_server_dropped_is_replaced(pg_url: str) -> None:
         storage.close()
 
 
-def test_an_order_command_reads_ahead_what_its_events_need(
-        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Starting counts nothing for the seller, so it reads the order alone; a delivery
-    reads the seller's metrics (and user) with it; acceptance also the seller's level
-    and the seller-buyer pair, all in the command's first statement."""
+def first_reads(market: mk.Marketplace, order_id: str, monkeypatch: pytest.MonkeyPatch,
+                steps: list[tuple[str, Actor, dict[str, Any]]]) -> dict[str, set[str]]:
+    """The tables each order command's first statement reads (empty: it reads nothing
+    before it writes)."""
     sent: list[str] = []
     execute = postgres._WireCursor.execute
 
@@ -158,23 +157,66 @@ def test_an_order_command_reads_ahead_what_its_events_need(
         sent.append(sql)
         execute(self, sql, params)
 
+    read: dict[str, set[str]] = {}
+    with monkeypatch.context() as patched:
+        patched.setattr(postgres._WireCursor, "execute", record)
+        for command, by, params in steps:
+            sent.clear()
+            getattr(market.orders, command)(order_id, by=by, **params)
+            read[command] = (set(re.findall(r"FROM (\w+) WHERE", sent[0]))
+                             if sent[0].startswith("SELECT") else set())
+    return read
+
+
+LIFECYCLE_END: list[tuple[str, Actor, dict[str, Any]]] = [
+    ("start", OMAR, {}), ("deliver", OMAR, {"message": "تم"}), ("accept", AMAL, {})]
+
+
+def test_an_order_command_recalls_the_order_and_reads_ahead_what_its_events_need(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The order this process committed last is recalled, not read (its compare-and-set
+    save checks it): starting reads nothing before it writes; a delivery reads the
+    seller's metrics (and user); acceptance also the seller's level and the
+    seller-buyer pair, all in one statement. (A process keeps copies of a table's
+    records from its first recall on: here, the first order's start.)"""
     market, svc = market_with_service(pg_url, FrozenClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC)))
     try:
+        first = market.orders.place(svc.id, by=AMAL)
+        market.payments.pay(first.id, by=AMAL, gateway="sandbox", idempotency_key="p0")
+        market.orders.start(first.id, by=OMAR)
         order = market.orders.place(svc.id, by=AMAL)
         market.payments.pay(order.id, by=AMAL, gateway="sandbox", idempotency_key="p1")
-        monkeypatch.setattr(postgres._WireCursor, "execute", record)
-        read: dict[str, set[str]] = {}
-        for command, by, params in [("start", OMAR, {}), ("deliver", OMAR, {"message": "تم"}),
-                                    ("accept", AMAL, {})]:
-            sent.clear()
-            getattr(market.orders, command)(order.id, by=by, **params)
-            assert sent[0].startswith("SELECT")
-            read[command] = set(re.findall(r"FROM (\w+) WHERE", sent[0]))
+        read = first_reads(market, order.id, monkeypatch, LIFECYCLE_END)
         assert market.orders.get(order.id).state == "completed"
         assert market.ledger.verify().ok
     finally:
         market.close()
-    assert read["start"] == {"orders"}
-    assert read["deliver"] == {"orders", "seller_metrics", "users"}
-    assert read["accept"] == {"orders", "seller_metrics", "users", "seller_levels",
-                              "seller_buyers"}
+    assert read == {"start": set(), "deliver": {"seller_metrics", "users"},
+                    "accept": {"seller_metrics", "users", "seller_levels", "seller_buyers"}}
+
+
+def test_an_order_another_process_changed_last_is_read_with_what_its_events_need(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where another process (here: another storage on the same database) took the
+    order as far as it is, this one holds no copy of it: the command reads the order,
+    and what its events need with it, in its first statement."""
+    clock = FrozenClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    market, svc = market_with_service(pg_url, clock)
+    other = mk.Marketplace.open(pg_url, config=mk.MarketConfig.khamsat(), clock=clock,
+                                load_entry_points=False)
+    read: dict[str, set[str]] = {}
+    try:
+        for i, (command, by, params) in enumerate(LIFECYCLE_END):
+            order = other.orders.place(svc.id, by=AMAL)
+            other.payments.pay(order.id, by=AMAL, gateway="sandbox", idempotency_key=f"p{i}")
+            for earlier, earlier_by, earlier_params in LIFECYCLE_END[:i]:
+                getattr(other.orders, earlier)(order.id, by=earlier_by, **earlier_params)
+            read |= first_reads(market, order.id, monkeypatch, [(command, by, params)])
+        assert market.orders.get(order.id).state == "completed"
+        assert market.ledger.verify().ok
+    finally:
+        other.close()
+        market.close()
+    assert read == {"start": {"orders"}, "deliver": {"orders", "seller_metrics", "users"},
+                    "accept": {"orders", "seller_metrics", "users", "seller_levels",
+                               "seller_buyers"}}

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 from .config import MarketConfig
-from .errors import ConcurrentUpdate, NotFound
+from .errors import ConcurrentUpdate, NotFound, StorageError
 from .escrow import ledger
 from .events import Event
 from .money import Currency
@@ -31,6 +31,7 @@ from .storage.base import (
     post_then,
     prefetch,
     quick_read,
+    recall,
 )
 
 if TYPE_CHECKING:
@@ -70,14 +71,19 @@ def new_id(prefix: str) -> str:
 class Unit:
     """One command in progress: its transaction, its time, the events it appends."""
 
-    __slots__ = ("attempt", "events", "now", "tx")
+    __slots__ = ("attempt", "events", "now", "recall", "recalled", "tx")
 
-    def __init__(self, tx: Tx, now: dt.datetime, attempt: int = 1) -> None:
+    def __init__(self, tx: Tx, now: dt.datetime, attempt: int = 1, *,
+                 recall: bool = False) -> None:
         self.tx = tx
         self.now = now
         #: 1, then 2, … when a concurrent change made :meth:`Core.run` run it again.
         self.attempt = attempt
         self.events: list[Event] = []
+        #: Whether :meth:`Core.need` may recall a record unread (:func:`recall`), and
+        #: whether it did: then an error of the command makes it run again, reading.
+        self.recall = recall
+        self.recalled = False
 
     def emit(self, name: str, subject: str, actor: str, data: Mapping[str, Any]) -> None:
         """Append an event, stored with the command's changes."""
@@ -152,11 +158,14 @@ class Core:
 
     def run(self, command: Callable[[Unit], R], *, now: dt.datetime | None = None) -> R:
         """Run ``command`` as one unit of work; retried when a concurrent change wins."""
+        recalling = True
         for attempt in range(1, ATTEMPTS + 1):
             stored: list[Event] = []
+            unit: Unit | None = None
             try:
                 with self.storage.write() as tx:
-                    unit = Unit(tx, now or self.clock.now(), attempt)
+                    unit = Unit(tx, now or self.clock.now(), attempt,
+                                recall=recalling and attempt == 1)
                     result = command(unit)
                     if unit.events:
                         for project in self.projectors:
@@ -167,17 +176,29 @@ class Core:
                 if attempt == ATTEMPTS:
                     raise
                 continue
+            except StorageError:
+                raise  # may have committed: running it again could apply it twice
+            except Exception:
+                if unit is None or not unit.recalled:
+                    raise
+                # Perhaps decided on a stale copy: nothing was written; decide on fresh data.
+                recalling = False
+                continue
             self.publish(stored)
             return result
         raise AssertionError("unreachable")
 
     def need(self, u: Unit, kind: RecordKind[T], key: str, what: str,
-             events: frozenset[str] | None = None) -> T:
+             events: frozenset[str] | None = None, *, saved: bool = False) -> T:
         """``u.need(kind, key, what)``, reading what :attr:`read_with` lists for ``kind``
         along with it: what commands appending any of ``events`` read (None: all of it).
 
         Reading ahead only saves round trips; a record it skipped is read when needed.
+        ``saved``: the command saves this record (compare-and-set) whenever it
+        succeeds, so the storage may :func:`recall` it unread.
         """
+        if saved and recall(u.tx, kind, key, use=u.recall):
+            u.recalled = True
         related = [(other, columns) for other, columns, by in self.read_with.get(kind.table, ())
                    if events is None or by is None or not by.isdisjoint(events)]
         if related and hasattr(u.tx, "prefetch"):  # else reading ahead is no use

@@ -226,7 +226,8 @@ class OrdersFacade:
         events = core.process.events_of(command)
 
         def run(u: Unit) -> Order:
-            order = core.need(u, ORDERS, order_id, "order", events)
+            # apply_transition saves the order whenever it succeeds.
+            order = core.need(u, ORDERS, order_id, "order", events, saved=True)
             return apply_transition(core, u, order, command, by, params)
 
         return core.run(run)

@@ -22,6 +22,7 @@ from ..money import Currency, currency
 from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
 from . import _projects_sql, _search_sql
 from ._codec import codec_for, dumps_json, iso
+from ._recent import RecentRecords
 from .base import KeyFrom, RecordKind, Timer
 from .migrations import MIGRATIONS
 
@@ -219,14 +220,21 @@ class DecodedRecords:
 class SqlTx:
     """A unit of work over one open SQL transaction (the backend begins and ends it)."""
 
-    __slots__ = ("_absent", "_cur", "_decoded", "_pending", "_q", "_seen", "before_write",
-                 "dialect")
+    __slots__ = ("_absent", "_cur", "_decoded", "_grading", "_pending", "_q", "_recalled",
+                 "_recent", "_seen", "before_write", "dialect")
 
     def __init__(self, cur: Cursor, dialect: Dialect,
-                 decoded: DecodedRecords | None = None) -> None:
+                 decoded: DecodedRecords | None = None,
+                 recent: RecentRecords | None = None) -> None:
         self._cur = cur
         #: The storage's decoded records, or a private set for this unit alone.
         self._decoded = decoded if decoded is not None else DecodedRecords(64)
+        #: Records this process committed last, which :meth:`recall` may take unread
+        #: (None: this unit recalls nothing), the ones it took, and the ones it was
+        #: offered but read instead: (table, key) → the version it would have taken.
+        self._recent = recent
+        self._recalled: list[tuple[str, str]] = []
+        self._grading: dict[tuple[str, str], int] = {}
         self._q = dialect.q
         self.dialect = dialect
         #: (table, key) this unit of work read as missing: if ``add`` then finds it, a
@@ -372,13 +380,52 @@ class SqlTx:
     def _read(self, kind: RecordKind[T], key: str, text: str | None) -> T | None:
         """Remember what this unit read at ``key``: the record, or that it is missing."""
         record: T | None = None if text is None else self._decoded.decode(kind, key, text)
-        self._saw((kind.table, key), record)
+        at = (kind.table, key)
+        self._saw(at, record)
+        if self._grading and at in self._grading:
+            offered = self._grading.pop(at)
+            assert self._recent is not None
+            self._recent.grade(kind.table, getattr(record, "version", None) != offered)
         return record
 
     def _saw(self, at: tuple[str, str], record: Any) -> None:
         if record is None:
             self._absent.add(at)
         self._seen[at] = record
+
+    def recall(self, kind: RecordKind[T], key: str, use: bool) -> bool:
+        """See :func:`microkit.storage.base.recall`: take the record as this process last
+        committed it, if it holds one and ``kind``'s copies have mostly been current."""
+        recent = self._recent
+        if recent is None:
+            return False
+        table = kind.table
+        recent.tables.add(table)
+        at = (table, key)
+        if at in self._seen:
+            return False
+        kept = recent.get(at)
+        version = getattr(kept, "version", None)
+        if not isinstance(version, int):
+            return False
+        if use and recent.trusted(table):
+            self._saw(at, kept)
+            self._recalled.append(at)
+            return True
+        self._grading[at] = version  # graded when it is read
+        return False
+
+    def committed(self) -> None:
+        """The unit committed: what it read and wrote in recalled tables is now the
+        latest this process knows, and what it recalled was current."""
+        recent = self._recent
+        if recent is None or not recent.tables:
+            return
+        tables = recent.tables
+        recent.keep([(at, record) for at, record in self._seen.items()
+                     if record is not None and at[0] in tables])
+        for table, _ in self._recalled:
+            recent.grade(table, False)
 
     def assume_read(self, kind: RecordKind[T], key: str, record: T | None) -> None:
         """See :func:`microkit.storage.base.assume_read`: as if :meth:`get` had read it."""
@@ -409,9 +456,18 @@ class SqlTx:
                     shape.append((kind.table, None))
                     params.append(key)
             elif ahead:
-                follow.append((len(shape), kind, key))
-                shape.append((kind.table, (key.kind.table, key.columns, key.sep)))
-                params.append(key.key)
+                source = seen.get((key.kind.table, key.key))
+                if source is None:
+                    follow.append((len(shape), kind, key))
+                    shape.append((kind.table, (key.kind.table, key.columns, key.sep)))
+                    params.append(key.key)
+                    continue
+                # Its source is known (read before, or recalled): read it by its key.
+                found = key.of(source)
+                if found is not None and (kind.table, found) not in seen:
+                    plain.append((len(shape), kind, found))
+                    shape.append((kind.table, None))
+                    params.append(found)
         if len(shape) < 2:
             return
         self._cur.execute(self._q(_sql_prefetch(tuple(shape))), params)

@@ -18,7 +18,7 @@ from ..projects.search import ProjectDoc, ProjectRow, ProjectSpec
 
 __all__ = [
     "KeyFrom", "RecordKind", "Storage", "Timer", "Tx", "append_then", "assume_read", "post_then",
-    "prefetch", "quick_read",
+    "prefetch", "quick_read", "recall",
 ]
 
 T = TypeVar("T")
@@ -336,6 +336,27 @@ def assume_read(tx: Tx, kind: RecordKind[T], key: str, record: T | None) -> None
     take = getattr(tx, "assume_read", None)
     if take is not None:
         take(kind, key, record)
+
+
+def recall(tx: Tx, kind: RecordKind[T], key: str, *, use: bool = True) -> bool:
+    """Let a unit of work take the record at ``key`` as this process last committed it,
+    without reading it; True if it did (its ``get`` then answers that record).
+
+    Only for a versioned record the unit then saves compare-and-set whenever it
+    succeeds: that save is the check. If the record changed meanwhile, the save
+    fails with :class:`~microkit.errors.ConcurrentUpdate` and the command runs
+    again; a command that fails any other way after a recall must run again
+    without one (its error may come from the stale copy). ``Core.run`` does
+    both. ``use=False`` reads as usual, but lets the storage learn whether the
+    copy it holds would have been stale (a storage stops recalling from a table
+    whose copies often are).
+
+    A storage whose unit of work has the optional method
+    ``recall(kind, key, use)`` remembers records (a client/server engine pays a
+    round trip per read); for any other this does nothing and returns False.
+    """
+    take = getattr(tx, "recall", None)
+    return False if take is None else bool(take(kind, key, use))
 
 
 def quick_read(storage: Storage) -> AbstractContextManager[Tx]:

@@ -45,6 +45,7 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.rows import TupleRow
 
 from ..errors import ConcurrentUpdate, InvalidAmount, StorageError, ValidationError
+from ._recent import RecentRecords
 from ._sql import DecodedRecords, Dialect, SqlTx, apply_migrations
 
 __all__ = ["SCHEMES", "PostgresStorage", "redact"]
@@ -265,6 +266,7 @@ class PostgresStorage:
         self._conns: list[_Conn] = []
         self._closed = False
         self._decoded = DecodedRecords()
+        self._recent = RecentRecords()
         conn = self._connection()
         try:
             with conn.transaction(), psycopg.RawCursor(conn) as cur:
@@ -289,6 +291,7 @@ class PostgresStorage:
         self._local = threading.local()
         self._conns = []
         self._lock = threading.Lock()
+        self._recent = RecentRecords()  # its lock may have been held at the fork
 
     def _connection(self) -> _Conn:
         conn: _Conn | None = getattr(self._local, "conn", None)
@@ -383,8 +386,9 @@ class _Unit:
             cur = local.cur = _WireCursor(conn)
         cur.begin = self._first
         self._cur = cur
-        tx = self._tx = SqlTx(cur, s._dialect, s._decoded)
-        if self._on_write is not None:
+        writing = self._on_write is not None
+        tx = self._tx = SqlTx(cur, s._dialect, s._decoded, s._recent if writing else None)
+        if writing:
             tx.before_write = self._begin
         return tx
 
@@ -430,3 +434,4 @@ class _Unit:
         except psycopg.Error as error:
             PostgresStorage._rollback(conn)
             raise _translate(error, "COMMIT") from error
+        tx.committed()
