@@ -1,0 +1,73 @@
+"""The JSON the SQL backends store records in: orjson's encoder (the ``fast`` extra)
+writes what the standard library's would, and is used only where it is installed."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from microkit.storage import _codec
+
+pytest.importorskip("orjson")
+
+STDLIB = _codec._stdlib_dumps()
+
+#: What records and events hold once ``to_dict`` ran: JSON's own types, any int
+#: (past 64 bits too), finite floats, any text (Arabic, control characters, lone
+#: surrogates), nested.
+scalars = (st.none() | st.booleans() | st.integers() | st.text()
+           | st.floats(allow_nan=False, allow_infinity=False))
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(values)
+def test_the_fast_encoder_writes_what_the_standard_one_does(value: Any) -> None:
+    assert _codec.dumps_json(value) == STDLIB(value)
+
+
+@given(values)
+def test_what_is_written_reads_back_as_it_was(value: Any) -> None:
+    assert json.loads(_codec.dumps_json(value)) == value
+
+
+@pytest.mark.parametrize("value", [
+    {1: "an int key"},                 # orjson takes str keys only
+    {"big": 2**64},                    # past 64 bits
+    ["\ud800"],                        # a lone surrogate
+    {"e": pytest.importorskip("enum").Enum("E", {"A": "a"}, type=str).A},  # a str subclass
+])
+def test_what_orjson_would_not_write_the_same_way_the_standard_encoder_writes(
+        value: Any) -> None:
+    assert _codec.dumps_json(value) == STDLIB(value)
+
+
+def test_a_value_json_has_no_word_for_is_refused_by_both() -> None:
+    class Thing:
+        pass
+
+    for encode in (_codec.dumps_json, STDLIB):
+        with pytest.raises(TypeError, match="Thing"):
+            encode({"a": Thing()})
+
+
+def test_nan_is_the_one_difference_left() -> None:
+    """Documented: microkit stores no NaN (amounts are integers)."""
+    assert STDLIB([math.nan]) == "[NaN]"
+    assert _codec.dumps_json([math.nan]) == "[null]"
+
+
+def test_without_orjson_the_standard_encoder_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "orjson", None)  # import orjson: ImportError
+    dumps = _codec._make_dumps()
+    assert dumps({"a": [1, "تم"]}) == '{"a":[1,"تم"]}'
+    assert dumps([math.nan]) == "[NaN]"
