@@ -13,8 +13,8 @@ right again.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
+from contextlib import suppress
 from typing import Any, Final, final
 
 __all__ = ["RecentRecords"]
@@ -32,12 +32,11 @@ class RecentRecords:
     it, for the tables some command recalls from; bounded, the least recently kept first
     out. Shared by the threads of a storage: a record's own check makes any entry safe."""
 
-    __slots__ = ("_kept", "_lock", "_stale", "limit", "tables")
+    __slots__ = ("_kept", "_stale", "limit", "tables")
 
     def __init__(self, limit: int = 4096) -> None:
         self.limit = limit
         self._kept: OrderedDict[tuple[str, str], Any] = OrderedDict()
-        self._lock = threading.Lock()
         #: Table → moving share of its recalls that were stale.
         self._stale: dict[str, float] = {}
         #: Tables some command asked to recall from: only their records are kept.
@@ -49,10 +48,14 @@ class RecentRecords:
     def keep(self, records: list[tuple[tuple[str, str], Any]]) -> None:
         """Remember ``records`` (committed, or read as committed) in place of older ones."""
         kept = self._kept
-        with self._lock:
-            for at, record in records:
-                kept[at] = record
-                kept.move_to_end(at)
+        # No lock: each call on the OrderedDict is atomic, and a race between threads
+        # can only change which copy is kept or which goes first.
+        for at, record in records:
+            older = kept.pop(at, None)
+            if older is not None and older.version > record.version:
+                record = older  # two threads: the one that committed later kept first
+            kept[at] = record
+        with suppress(KeyError):  # another thread emptied it meanwhile
             while len(kept) > self.limit:
                 kept.popitem(last=False)
 

@@ -423,7 +423,8 @@ class SqlTx:
             return
         tables = recent.tables
         recent.keep([(at, record) for at, record in self._seen.items()
-                     if record is not None and at[0] in tables])
+                     if record is not None and at[0] in tables
+                     and isinstance(getattr(record, "version", None), int)])
         for table, _ in self._recalled:
             recent.grade(table, False)
 

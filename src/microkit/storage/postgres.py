@@ -291,7 +291,6 @@ class PostgresStorage:
         self._local = threading.local()
         self._conns = []
         self._lock = threading.Lock()
-        self._recent = RecentRecords()  # its lock may have been held at the fork
 
     def _connection(self) -> _Conn:
         conn: _Conn | None = getattr(self._local, "conn", None)
