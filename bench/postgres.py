@@ -8,12 +8,20 @@ psycopg 3 (the 19 statements of ``../shared/bench/floor_lifecycle.py``, a
 transaction per step, no secondary indexes), with the same inputs
 (``floor_lifecycle.make_inputs``).
 
-Each side runs ``--seconds`` per process count, cut into ``--rounds`` slices
-that alternate floor, microkit, floor, … (this shared machine's speed drifts
-within seconds; alternating puts the drift on both sides). In a slice every
-process runs lifecycles from a common start line; throughput = lifecycles
-completed by all processes / time, summed over the slices. Each side gets its
-own schema (``search_path``), dropped afterwards.
+Each side runs ``--seconds`` per process count, cut into ``--rounds`` slices;
+a round is one slice of each side, and the rounds take turns at going first
+(floor, microkit, microkit, floor, …): this shared machine's speed drifts
+within seconds, and alternating puts the drift on both sides. For each process
+count, each side's client processes start once, connect, and warm up for
+``--warmup`` seconds (statements prepared, plans and caches made) before the
+first slice, and stay alive, idle in the other side's slices: the bench
+measures a steady state, as of long-lived app servers, not processes started
+afresh every second. In a slice every process runs lifecycles from a common
+start line; throughput = lifecycles completed by all processes / time, summed
+over the slices. The ratio is of
+those sums; beside it, the smallest, median and largest of the rounds' own
+ratios show how much the machine moved. Each side gets its own schema
+(``search_path``), dropped afterwards.
 
 Usage::
 
@@ -28,6 +36,7 @@ import argparse
 import datetime as dt
 import multiprocessing as mp
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -141,17 +150,21 @@ def floor_setup(url: str) -> None:
 
 
 def floor_worker(url: str, inputs: Inputs, offset: int) -> Callable[[float], int]:
+    """``run(deadline)``: lifecycles until ``deadline``, on one connection, called once per
+    slice; the inputs go on where the last slice stopped."""
     conn = psycopg.connect(url, autocommit=False)
     lc = FloorLifecycle(conn)
+    total = 0
 
     def run(deadline: float) -> int:
+        nonlocal total
         done = 0
         n = len(inputs)
         while time.perf_counter() < deadline:
-            b, s, svc, amount = inputs[(offset + done) % n]
+            b, s, svc, amount = inputs[(offset + total + done) % n]
             lc.lifecycle(b, s, svc, amount)
             done += 1
-        conn.close()
+        total += done
         return done
 
     return run
@@ -183,18 +196,22 @@ def microkit_worker(url: str, inputs: Inputs, offset: int,
     work = [(Actor.user(b), Actor.user(s), services[s]) for b, s, _, _ in inputs]
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
+    total = 0
+
     def run(deadline: float) -> int:
+        nonlocal total
         done = 0
         n = len(work)
         while time.perf_counter() < deadline:
-            buyer, seller, service_id = work[(offset + done) % n]
+            i = total + done
+            buyer, seller, service_id = work[(offset + i) % n]
             order = orders.place(service_id, by=buyer)
-            payments.pay(order.id, by=buyer, gateway="sandbox", idempotency_key=f"{tag}-{done}")
+            payments.pay(order.id, by=buyer, gateway="sandbox", idempotency_key=f"{tag}-{i}")
             orders.start(order.id, by=seller)
             orders.deliver(order.id, by=seller, message="تم")
             orders.accept(order.id, by=buyer)
             done += 1
-        market.close()
+        total += done
         return done
 
     return run
@@ -204,53 +221,87 @@ def microkit_worker(url: str, inputs: Inputs, offset: int,
 
 
 def child(side: str, url: str, inputs: Inputs, offset: int, services: dict[str, str],
-          seconds: float, barrier: Barrier, results: Any) -> None:
+          warmup: float, orders: Any, barrier: Barrier, results: Any) -> None:
+    """One client process of one side, alive for all the rounds of a process count: it
+    connects and warms up (statements prepared, caches filled) once, then runs a slice
+    for each number of seconds it is sent, from a start line shared with its side's
+    other processes, until it is sent None."""
     run = (floor_worker(url, inputs, offset) if side == "floor"
            else microkit_worker(url, inputs, offset, services))
-    barrier.wait()
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    done = run(t0 + seconds)
-    results.put((done, time.perf_counter() - t0, time.process_time() - cpu0))
+    run(time.perf_counter() + warmup)
+    results.put(None)  # ready
+    while (seconds := orders.get()) is not None:
+        barrier.wait()
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        done = run(t0 + seconds)
+        results.put((done, time.perf_counter() - t0, time.process_time() - cpu0))
 
 
-def measure(side: str, url: str, inputs: Inputs, services: dict[str, str], procs: int,
-            seconds: float) -> tuple[int, float, float]:
-    """Lifecycles done by ``procs`` client processes in ``seconds``: how many, in how
-    long, and the client CPU seconds they took."""
-    ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(procs)
-    results = ctx.Queue()
-    workers = [
-        ctx.Process(target=child, args=(side, url, inputs, i * 997, services, seconds,
-                                        barrier, results))
-        for i in range(procs)
-    ]
-    for w in workers:
-        w.start()
-    outcomes = [results.get(timeout=seconds * 10 + 60) for _ in workers]
-    for w in workers:
-        w.join()
-        if w.exitcode != 0:
-            raise RuntimeError(f"{side} worker exited with {w.exitcode}")
-    return sum(o[0] for o in outcomes), max(o[1] for o in outcomes), sum(o[2] for o in outcomes)
+class Side:
+    """The ``procs`` client processes of one side, started and warmed up together."""
+
+    def __init__(self, side: str, url: str, inputs: Inputs, services: dict[str, str],
+                 procs: int, warmup: float) -> None:
+        ctx = mp.get_context("fork")
+        self.barrier = ctx.Barrier(procs)
+        self.results = ctx.Queue()
+        self.orders = [ctx.Queue() for _ in range(procs)]
+        self.workers = [
+            ctx.Process(target=child, args=(side, url, inputs, i * 997, services, warmup,
+                                            self.orders[i], self.barrier, self.results))
+            for i in range(procs)
+        ]
+        for w in self.workers:
+            w.start()
+        for _ in self.workers:
+            self.results.get(timeout=warmup * 10 + 120)
+
+    def measure(self, seconds: float) -> tuple[int, float, float]:
+        """Lifecycles done by the processes in a slice of ``seconds``: how many, in how
+        long, and the client CPU seconds they took."""
+        for q in self.orders:
+            q.put(seconds)
+        outcomes = [self.results.get(timeout=seconds * 10 + 60) for _ in self.workers]
+        return (sum(o[0] for o in outcomes), max(o[1] for o in outcomes),
+                sum(o[2] for o in outcomes))
+
+    def stop(self) -> None:
+        for q in self.orders:
+            q.put(None)
+        for w in self.workers:
+            w.join()
+            if w.exitcode != 0:
+                raise RuntimeError(f"a worker exited with {w.exitcode}")
 
 
 def alternate(urls: dict[str, str], inputs: Inputs, services: dict[str, str], procs: int,
-              seconds: float, rounds: int) -> dict[str, tuple[float, float]]:
+              seconds: float, rounds: int, warmup: float,
+              ) -> tuple[dict[str, tuple[float, float]], list[float]]:
     """Each side's lifecycles/s and client CPU ms per lifecycle, measured in ``rounds``
-    alternating slices of ``seconds / rounds`` (floor, microkit, floor, …), so a drift in
-    this shared machine's speed falls on both sides alike."""
-    totals = {side: [0, 0.0, 0.0] for side in ("floor", "microkit")}
-    for _ in range(rounds):
-        for side, acc in totals.items():
-            done, took, cpu = measure(side, urls[side], inputs,
-                                      services if side == "microkit" else {}, procs,
-                                      seconds / rounds)
-            acc[0] += done
-            acc[1] += took
-            acc[2] += cpu
+    rounds of two slices of ``seconds / rounds``, one per side, in turn first (floor,
+    microkit, microkit, floor, …), so a drift in this shared machine's speed falls on both
+    sides alike; and each round's ratio, microkit / floor."""
+    sides = {side: Side(side, urls[side], inputs, services if side == "microkit" else {},
+                        procs, warmup)
+             for side in ("floor", "microkit")}
+    totals = {side: [0, 0.0, 0.0] for side in sides}
+    ratios = []
+    try:
+        for r in range(rounds):
+            rates = {}
+            for side in ("floor", "microkit") if r % 2 == 0 else ("microkit", "floor"):
+                done, took, cpu = sides[side].measure(seconds / rounds)
+                acc = totals[side]
+                acc[0] += done
+                acc[1] += took
+                acc[2] += cpu
+                rates[side] = done / took
+            ratios.append(rates["microkit"] / rates["floor"])
+    finally:
+        for s in sides.values():
+            s.stop()
     return {side: (done / took, 1000 * cpu / max(done, 1))
-            for side, (done, took, cpu) in totals.items()}
+            for side, (done, took, cpu) in totals.items()}, ratios
 
 
 def schema_url(base: str, name: str) -> str:
@@ -269,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0,
                     help="per side and process count, in --rounds alternating slices")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warmup", type=float, default=1.0,
+                    help="seconds each client process runs before it is measured")
     ap.add_argument("--inputs", type=int, default=2000,
                     help="distinct (buyer, seller) inputs, cycled through")
     args = ap.parse_args(argv)
@@ -302,13 +355,16 @@ def main(argv: list[str] | None = None) -> int:
               f" {'floor x1':>9} {'microkit x1':>12} {'client CPU ms/lc floor, mk':>27}")
         base: dict[str, float] = {}
         for p in procs:
-            got = alternate(urls, inputs, services, p, args.seconds, args.rounds)
+            got, ratios = alternate(urls, inputs, services, p, args.seconds, args.rounds,
+                                    args.warmup)
             (fl, fl_cpu), (mk_rate, mk_cpu) = got["floor"], got["microkit"]
             base.setdefault("floor", fl)
             base.setdefault("microkit", mk_rate)
             print(f"{p:>9} {fl:>10,.0f} {mk_rate:>12,.0f} {mk_rate / fl:>6.2f}"
                   f" {fl / base['floor']:>8.2f}x {mk_rate / base['microkit']:>11.2f}x"
-                  f" {fl_cpu:>17.2f}, {mk_cpu:.2f}",
+                  f" {fl_cpu:>17.2f}, {mk_cpu:.2f}"
+                  f"   rounds' ratios {min(ratios):.2f} .. {statistics.median(ratios):.2f}"
+                  f" .. {max(ratios):.2f}",
                   flush=True)
         print(f"\ncpu reference (end) {cpu_reference():.0f} ns/iter")
         problems = _verify(urls["microkit"])
