@@ -114,8 +114,9 @@ def test_fee_cap_and_fixed_fee(make_world: WorldFactory) -> None:
 @pytest.mark.parametrize(("amount", "error"), [
     ("5", mk.ValidationError), (None, mk.ValidationError),
     (Money.of("5", "LYD"), mk.CurrencyMismatch),
+    (Money.of("0", "USD"), mk.InvalidAmount), (Money.of("-5", "USD"), mk.InvalidAmount),
 ])
-def test_fee_of_a_non_money_or_another_currency_is_a_typed_error(
+def test_fee_of_a_non_money_another_currency_or_nothing_is_a_typed_error(
     seeded: World, amount: Any, error: type[Exception]
 ) -> None:
     with pytest.raises(error) as err:

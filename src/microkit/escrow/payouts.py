@@ -26,6 +26,7 @@ from ..actors import Actor
 from ..errors import (
     Conflict,
     CurrencyMismatch,
+    InvalidAmount,
     InvalidTransition,
     LimitExceeded,
     NotFound,
@@ -98,9 +99,13 @@ class PayoutsFacade:
     def fee(self, amount: Money) -> Money:
         """The fee a withdrawal of ``amount`` would cost under the market's config.
 
-        Raises: ValidationError (not Money), CurrencyMismatch (not the market's currency).
+        Raises: ValidationError (not Money), CurrencyMismatch (not the market's currency),
+        InvalidAmount (zero or less: nothing to withdraw).
         """
         self._check_amount(amount)
+        if amount.amount <= 0:
+            raise InvalidAmount(f"amount: expected more than zero, got {amount}",
+                                field="amount", value=amount)
         c = self._core.config
         return withdrawal_fee(amount, rate=c.withdrawal_fee_rate, cap=c.withdrawal_fee_cap,
                               fixed=c.withdrawal_fee_fixed)
