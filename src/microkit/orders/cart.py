@@ -253,6 +253,9 @@ class CartFacade:
             ValidationError: nothing in the cart can be bought; a bad key.
             PaymentError, InsufficientFunds: the charge failed (nothing bought).
             NotFound: unknown gateway.
+            InvalidTransition: a retry of this key after its orders expired or were
+                cancelled (nothing charged).
+            Conflict: the key is one this buyer used for another payment.
         """
         buyer = self._buyer(by, "cart.checkout")
         core = self._core
