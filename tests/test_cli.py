@@ -233,6 +233,31 @@ def test_a_file_that_is_not_a_market_is_refused_and_left_alone(
         assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db", "other.db", "zero.db"]
 
 
+@pytest.mark.parametrize("command", ["verify", "tick"])
+def test_a_postgresql_schema_that_is_not_a_market_is_refused_and_left_alone(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    import _pg
+    psycopg = pytest.importorskip("psycopg")
+
+    with _pg.fresh_schema_url(_pg.require_postgres()) as url:
+        code, out, err = run(capsys, command, "--db", url)
+        assert (code, out) == (2, "")
+        assert err.startswith(
+            "error: db: expected a PostgreSQL database holding a microkit market"), err
+        assert "schema_migrations" in err
+        with psycopg.connect(url) as conn:
+            tables = conn.execute("SELECT count(*) FROM pg_tables"
+                                  " WHERE schemaname = current_schema()").fetchone()
+        assert tables == (0,)
+        with mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(),
+                                 load_entry_points=False):
+            pass  # now it holds one
+        code, out, err = run(capsys, command, "--db", url, "--now", "2026-01-01") \
+            if command == "tick" else run(capsys, command, "--db", url)
+        assert (code, err) == (0, ""), err
+
+
 def test_a_market_opened_with_another_currency_is_refused(
     capsys: pytest.CaptureFixture[str], demo_dir: Path
 ) -> None:

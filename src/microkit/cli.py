@@ -128,11 +128,43 @@ def _not_a_market(path: str) -> str | None:
     return None if row is not None else "schema_migrations does not list migration 1"
 
 
+def _not_a_pg_market(url: str) -> str | None:
+    """Why the PostgreSQL database at ``url`` (in the schema its search path names)
+    holds no microkit market, or None if it holds one or cannot be asked (then
+    opening it says why). Read only, like :func:`_not_a_market`."""
+    try:
+        import psycopg
+    except ImportError:
+        return None  # opening names the missing extra
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            conn.read_only = True
+            row = conn.execute(
+                "SELECT description FROM schema_migrations WHERE version = 1").fetchone()
+    except psycopg.errors.UndefinedTable as exc:
+        return str(exc).splitlines()[0]  # relation "schema_migrations" does not exist
+    except psycopg.Error:
+        return None
+    return None if row is not None else "schema_migrations does not list migration 1"
+
+
 @contextmanager
 def _existing_market(db: str, preset: str) -> Iterator[Marketplace]:
     """Open a market that must exist already: a missing SQLite file is an error, not a new db,
-    and so is a SQLite file that holds no microkit market (it is left as it is)."""
+    and so is a SQLite file or PostgreSQL schema that holds no microkit market (it is
+    left as it is)."""
     url = _db_url(db)
+    if url.split(":", 1)[0] in ("postgresql", "postgres"):
+        why = _not_a_pg_market(url)
+        if why is not None:
+            from .storage.postgres import redact
+
+            raise ValidationError(
+                f"db: expected a PostgreSQL database holding a microkit market, got"
+                f" {redact(url)}, which does not ({why})",
+                field="db",
+                value=redact(url),
+            )
     if url.startswith("sqlite:"):
         from .storage.sqlite import path_from_url
 
