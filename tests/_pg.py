@@ -28,6 +28,10 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 
+import microkit as mk
+from microkit import Actor, Money
+from microkit.clock import Clock
+
 ENV_VAR = "MICROKIT_TEST_PG"
 
 
@@ -117,3 +121,19 @@ def fresh_database_url(base_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(base_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+def market_with_service(url: str, clock: Clock) -> tuple[mk.Marketplace, mk.Service]:
+    """A Khamsat market at ``url`` where the buyer amal may order seller omar's approved
+    service (design, 25 USD)."""
+    staff = Actor.staff("admin")
+    market = mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(), clock=clock,
+                                 load_entry_points=False)
+    market.catalog.add_category("design", names={"ar": "تصميم"}, by=staff)
+    for user in ("amal", "omar"):
+        market.users.register(user, display_name=user)
+    svc = market.catalog.create_service(
+        by=Actor.user("omar"), category="design", title="تصميم شعار", description="شعار بسيط",
+        price=Money.of("25", "USD"), delivery_days=3)
+    market.catalog.approve(svc.id, by=staff)
+    return market, svc

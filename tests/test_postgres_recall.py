@@ -17,14 +17,14 @@ import pytest
 
 import _pg
 import microkit as mk
-from microkit import Actor, Money
+from microkit import Actor
 from microkit.clock import FrozenClock
 from microkit.errors import InvalidTransition
 
 psycopg = pytest.importorskip("psycopg")
 postgres = pytest.importorskip("microkit.storage.postgres")
 
-STAFF, AMAL, OMAR = Actor.staff("admin"), Actor.user("amal"), Actor.user("omar")
+AMAL, OMAR = Actor.user("amal"), Actor.user("omar")
 
 
 @pytest.fixture
@@ -32,21 +32,15 @@ def servers() -> Iterator[tuple[mk.Marketplace, mk.Marketplace, str]]:
     """Two markets on one fresh database, and a service amal may order from omar."""
     with _pg.fresh_schema_url(_pg.require_postgres()) as url:
         clock = FrozenClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
-        first = mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(), clock=clock,
-                                    load_entry_points=False)
-        second = mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(), clock=clock,
-                                     load_entry_points=False)
+        first, svc = _pg.market_with_service(url, clock)
         try:
-            first.catalog.add_category("design", names={"ar": "تصميم"}, by=STAFF)
-            for user in ("amal", "omar"):
-                first.users.register(user, display_name=user)
-            svc = first.catalog.create_service(
-                by=OMAR, category="design", title="تصميم شعار", description="شعار",
-                price=Money.of("25", "USD"), delivery_days=3)
-            first.catalog.approve(svc.id, by=STAFF)
-            yield first, second, svc.id
+            second = mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(), clock=clock,
+                                         load_entry_points=False)
+            try:
+                yield first, second, svc.id
+            finally:
+                second.close()
         finally:
-            second.close()
             first.close()
 
 

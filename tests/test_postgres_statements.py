@@ -13,7 +13,8 @@ import pytest
 
 import _pg
 import microkit as mk
-from microkit import Actor, Money
+from _pg import market_with_service
+from microkit import Actor
 from microkit.clock import FrozenClock
 from microkit.errors import Conflict, InvalidTransition, StorageError
 from microkit.storage.records import SERVICES
@@ -29,20 +30,6 @@ STAFF, AMAL, OMAR = Actor.staff("admin"), Actor.user("amal"), Actor.user("omar")
 def pg_url() -> Iterator[str]:
     with _pg.fresh_schema_url(_pg.require_postgres()) as url:
         yield url
-
-
-def market_with_service(url: str, clock: FrozenClock) -> tuple[mk.Marketplace, mk.Service]:
-    """A Khamsat market where the buyer amal may order seller omar's approved service."""
-    market = mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(), clock=clock,
-                                 load_entry_points=False)
-    market.catalog.add_category("design", names={"ar": "تصميم"}, by=STAFF)
-    for user in ("amal", "omar"):
-        market.users.register(user, display_name=user)
-    svc = market.catalog.create_service(
-        by=OMAR, category="design", title="تصميم شعار", description="شعار بسيط",
-        price=Money.of("25", "USD"), delivery_days=3)
-    market.catalog.approve(svc.id, by=STAFF)
-    return market, svc
 
 
 def story(url: str) -> dict[str, Any]:

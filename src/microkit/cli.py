@@ -154,18 +154,15 @@ def _existing_market(db: str, preset: str) -> Iterator[Marketplace]:
     and so is a SQLite file or PostgreSQL schema that holds no microkit market (it is
     left as it is)."""
     url = _db_url(db)
+    why = None
     if url.split(":", 1)[0] in ("postgresql", "postgres"):
         why = _not_a_pg_market(url)
-        if why is not None:
+        if why is not None:  # psycopg is there: so is the PostgreSQL backend
             from .storage.postgres import redact
 
-            raise ValidationError(
-                f"db: expected a PostgreSQL database holding a microkit market, got"
-                f" {redact(url)}, which does not ({why})",
-                field="db",
-                value=redact(url),
-            )
-    if url.startswith("sqlite:"):
+            what, shown = "a PostgreSQL database", redact(url)
+            given = shown  # never the password
+    elif url.startswith("sqlite:"):
         from .storage.sqlite import path_from_url
 
         path = path_from_url(url)
@@ -175,14 +172,14 @@ def _existing_market(db: str, preset: str) -> Iterator[Marketplace]:
                 field="db",
                 value=db,
             )
-        why = _not_a_market(path)
-        if why is not None:
-            raise ValidationError(
-                f"db: expected a SQLite file holding a microkit market, got {path}, which"
-                f" does not ({why})",
-                field="db",
-                value=db,
-            )
+        why, what, shown, given = _not_a_market(path), "a SQLite file", path, db
+    if why is not None:
+        raise ValidationError(
+            f"db: expected {what} holding a microkit market, got {shown}, which does not"
+            f" ({why})",
+            field="db",
+            value=given,
+        )
     with Marketplace.open(url, config=PRESETS[preset]()) as market:
         yield market
 
