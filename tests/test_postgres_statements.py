@@ -23,7 +23,7 @@ from microkit.testing.storage import service
 psycopg = pytest.importorskip("psycopg")
 postgres = pytest.importorskip("microkit.storage.postgres")
 
-STAFF, AMAL, OMAR = Actor.staff("admin"), Actor.user("amal"), Actor.user("omar")
+AMAL, OMAR = Actor.user("amal"), Actor.user("omar")
 
 
 @pytest.fixture
