@@ -72,9 +72,9 @@ def _make_dumps() -> Callable[[Any], str]:
     orjson would not write the same way it refuses (an int past 64 bits, a lone
     surrogate, a subclass of str or dict, a key that is not a str), and the
     standard library's encoder writes it. Two differences remain, in floats,
-    which microkit stores only as counts and durations: an exponent is written
-    ``1e16`` (the same number), and NaN or an infinity, which JSON has no word
-    for, becomes ``null``. Decoding stays the standard library's: orjson reads
+    which microkit stores only as averages and durations: an exponent is not
+    padded (``5.96e-8`` for ``5.96e-08``: the same number), and NaN or an
+    infinity, which JSON has no word for, becomes ``null``. Decoding stays the standard library's: orjson reads
     an int past 64 bits as a float.
     """
     stdlib = _stdlib_dumps()
