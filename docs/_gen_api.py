@@ -220,7 +220,9 @@ def api_markdown() -> str:
     out += ["", "## Errors", "", "```text", *tree_lines, "```", "",
             "Every error carries its context as keyword-only attributes (`field` and `value`",
             "on `ValidationError`, `state` and `allowed` on `InvalidTransition`, …) and its",
-            "message states what was expected and what came in.", ""]
+            "message states what was expected and what came in. Every command checks its",
+            "`by` first: anything but an `Actor` (None only where None is the default) is a",
+            "`ValidationError` naming `by`.", ""]
     return "\n".join(out)
 
 

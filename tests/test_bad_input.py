@@ -439,3 +439,38 @@ def test_one_attachment_given_alone_is_one_reference(seeded: World) -> None:
     order = seeded.started()
     done = m.orders.deliver(order.id, by=seeded.omar, message="x", attachments="logo.png")
     assert done.deliveries[-1].attachments == ("logo.png",)
+
+
+def facade_commands_taking_by(market: mk.Marketplace) -> list[tuple[str, Callable[..., Any]]]:
+    """Every public method of every facade of ``market`` that takes ``by``."""
+    import inspect
+
+    found = []
+    for facade_name in ("catalog", "levels", "messages", "orders", "payments", "projects",
+                        "reviews", "cart", "offers", "requests", "payouts", "users", "ledger",
+                        "events"):
+        facade = getattr(market, facade_name)
+        for name, method in inspect.getmembers(facade, inspect.ismethod):
+            if not name.startswith("_") and "by" in inspect.signature(method).parameters:
+                found.append((f"{facade_name}.{name}", method))
+    return found
+
+
+def test_every_command_refuses_a_by_that_is_not_an_actor(seeded: World) -> None:
+    """``by`` is checked before anything else runs: any other argument may be wrong too."""
+    import inspect
+
+    commands = facade_commands_taking_by(seeded.market)
+    assert len(commands) >= 80  # every facade's commands, not a few
+    for label, method in commands:
+        params = inspect.signature(method).parameters
+        before_by = list(params)[:list(params).index("by")]
+        for bad in ("amal", 7, Actor.user, *(() if params["by"].default is None else (None,))):
+            with pytest.raises(mk.ValidationError) as err:
+                method(*["x"] * len(before_by), by=bad)
+            assert (err.value.field, err.value.value) == ("by", bad), label
+
+
+def test_a_by_of_none_where_none_is_the_default_means_no_actor(seeded: World) -> None:
+    with pytest.raises(mk.NotFound):  # past the check: the review is looked up
+        seeded.market.reviews.get("r_missing", by=None)

@@ -4,14 +4,58 @@ error naming the field and the value."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+from .actors import Actor
 from .config import MarketConfig
 from .errors import CurrencyMismatch, InvalidAmount, ValidationError
 from .money import Money
 
-__all__ = ["aware_time", "check_cursor", "collection", "money_bound", "text", "whole_number"]
+__all__ = ["actor_checked", "aware_time", "check_cursor", "collection", "money_bound", "text",
+           "whole_number"]
+
+C = TypeVar("C", bound=type)
+
+
+def actor_checked(cls: C) -> C:
+    """Check the ``by`` of every public method of ``cls`` that takes one, before the
+    method runs: an :class:`~microkit.actors.Actor` (or None where None is its default),
+    else ValidationError naming ``by`` and the value. A class decorator, so that each
+    facade says it once, not in each of its commands."""
+    for name, method in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.isfunction(method):
+            continue
+        params = inspect.signature(method).parameters
+        by = params.get("by")
+        if by is None:
+            continue
+        position = (list(params).index("by")
+                    if by.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD else None)
+        setattr(cls, name, _checking_by(method, position, optional=by.default is None))
+    return cls
+
+
+def _checking_by(method: Callable[..., Any], position: int | None, *,
+                 optional: bool) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if position is not None and len(args) > position:
+            given, by = True, args[position]
+        else:
+            given, by = "by" in kwargs, kwargs.get("by")
+        if given and not isinstance(by, Actor) and not (by is None and optional):
+            raise ValidationError(
+                f"by: expected an Actor (Actor.user(id), Actor.staff(id) or"
+                f" Actor.system()), got {by!r:.80}",
+                field="by",
+                value=by,
+            )
+        return method(*args, **kwargs)
+
+    return checked
 
 
 def text(field: str, value: object, *, max_len: int, required: bool = True,

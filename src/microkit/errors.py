@@ -23,7 +23,8 @@
 
 Every error carries its context as keyword-only attributes, and its message
 states what was expected and what came in. A command that raises changes
-nothing.
+nothing. Every command checks its ``by`` first: anything but an
+:class:`~microkit.actors.Actor` is a ValidationError naming ``by``.
 """
 
 from __future__ import annotations

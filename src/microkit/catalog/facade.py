@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from .._checks import collection, text, whole_number
+from .._checks import actor_checked, collection, text, whole_number
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..errors import NotFound, PermissionDenied, ValidationError
@@ -48,6 +48,7 @@ from .pricing import check_price
 __all__ = ["CatalogFacade"]
 
 
+@actor_checked
 class CatalogFacade:
     """Categories and services. Reached as ``market.catalog``.
 

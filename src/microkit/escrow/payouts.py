@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import attrs
 
-from .._checks import whole_number
+from .._checks import actor_checked, whole_number
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..errors import (
@@ -62,6 +62,7 @@ def withdrawal_fee(amount: Money, *, rate: Any, cap: Money | None, fixed: Money 
     return fee + fixed if fixed is not None else fee
 
 
+@actor_checked
 class PayoutsFacade:
     """Withdrawals. Reached as ``market.payouts``.
 

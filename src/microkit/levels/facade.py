@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import attrs
 
-from .._checks import aware_time, whole_number
+from .._checks import actor_checked, aware_time, whole_number
 from .._core import Core, Unit
 from ..actors import Actor
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -47,6 +47,7 @@ def _empty(tx: Tx, seller_id: str, now: dt.datetime) -> SellerMetrics:
     return SellerMetrics(seller_id, user.registered_at if user else now)
 
 
+@actor_checked
 class LevelsFacade:
     """Seller levels. Reached as ``market.levels``.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from .._checks import check_cursor, collection, whole_number
+from .._checks import actor_checked, check_cursor, collection, whole_number
 from .._core import Core, Unit
 from ..actors import Actor
 from ..errors import NotFound, PermissionDenied, PluginError, ValidationError
@@ -43,6 +43,7 @@ def _message_id(conversation_id: str, number: int) -> str:
     return f"{conversation_id}#{number:07d}"
 
 
+@actor_checked
 class MessagesFacade:
     """Conversations between buyers and sellers. Reached as ``market.messages``.
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from .._checks import actor_checked
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..catalog.pricing import chosen_upgrades, quote
@@ -85,6 +86,7 @@ def _upgrades(upgrades: Sequence[str] | Mapping[str, int]) -> dict[str, int]:
     return dict(sorted(chosen_upgrades(upgrades).items()))
 
 
+@actor_checked
 class CartFacade:
     """A buyer's cart. Reached as ``market.cart``.
 

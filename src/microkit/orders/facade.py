@@ -7,7 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-from .._checks import check_cursor, collection
+from .._checks import actor_checked, check_cursor, collection
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..catalog.pricing import Quote, quote
@@ -130,6 +130,7 @@ def _facts(
     return facts
 
 
+@actor_checked
 class OrdersFacade:
     """Orders. Reached as ``market.orders``. Each method names one command of the table.
 

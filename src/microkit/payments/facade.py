@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._checks import actor_checked
 from .._core import Core, Unit
 from ..actors import Actor
 from ..errors import (
@@ -44,6 +45,7 @@ def payment_id(buyer_id: str, idempotency_key: str) -> str:
     return f"p_{digest}"
 
 
+@actor_checked
 class PaymentsFacade:
     """Payments. Reached as ``market.payments``.
 

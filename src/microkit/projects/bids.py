@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from .._checks import check_cursor, text
+from .._checks import actor_checked, check_cursor, text
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..catalog.pricing import Quote
@@ -83,6 +83,7 @@ def bid_limit(tx: Tx, config: MarketConfig, seller_id: str) -> int | None:
     return config.max_bids_per_month if own is None else own
 
 
+@actor_checked
 class BidCommands:
     """The bid half of :class:`~microkit.projects.facade.ProjectsFacade`."""
 

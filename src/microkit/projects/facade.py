@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .._checks import check_cursor, money_bound, text
+from .._checks import actor_checked, check_cursor, money_bound, text
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..catalog._checks import Seen
@@ -40,6 +40,7 @@ _DONE = frozenset({"completed", "settled"})
 _FAILED = frozenset({"cancelled", "expired"})
 
 
+@actor_checked
 class ProjectsFacade(BidCommands):
     """Open projects and their bids. Reached as ``market.projects``.
 

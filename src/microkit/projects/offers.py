@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
-from .._checks import check_cursor, text
+from .._checks import actor_checked, check_cursor, text
 from .._core import Core, Unit, new_id
 from ..actors import Actor
 from ..catalog.model import UpgradeSpec
@@ -85,6 +85,7 @@ def create_offer(
     return offer
 
 
+@actor_checked
 class OffersFacade:
     """Custom offers. Reached as ``market.offers``.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from .._checks import check_cursor
+from .._checks import actor_checked, check_cursor
 from .._checks import text as text_
 from .._core import Core, Unit, new_id
 from ..actors import Actor
@@ -40,6 +40,7 @@ def request_conversation_id(request_id: str, seller_id: str) -> str:
     return f"request:{request_id}:{seller_id}"
 
 
+@actor_checked
 class RequestsFacade:
     """Buyer requests and sellers' responses. Reached as ``market.requests``.
 

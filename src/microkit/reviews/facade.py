@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from .._checks import check_cursor, text
+from .._checks import actor_checked, check_cursor, text
 from .._core import Core, Unit
 from ..actors import Actor
 from ..catalog.stats import record_rating
@@ -96,6 +96,7 @@ def publish_due(core: Core, u: Unit, timer: Timer) -> str:
     return "publish_reviews" if published else "dropped"
 
 
+@actor_checked
 class ReviewsFacade:
     """Reviews and rating aggregates. Reached as ``market.reviews``.
 
