@@ -44,3 +44,8 @@ def test_postgres_url_hides_the_password() -> None:
     assert redact("postgresql://app:s3cret@db.example:5433/m?sslmode=require") == (
         "postgresql://app@db.example:5433/m?sslmode=require")
     assert redact("postgres://app@db/m") == "postgres://app@db/m"
+    # libpq also takes the password as a query parameter
+    assert redact("postgresql://app@db/m?password=s3cret&sslmode=require") == (
+        "postgresql://app@db/m?sslmode=require")
+    assert redact("postgresql://app:a@db/m?sslmode=require&password=b%26c") == (
+        "postgresql://app@db/m?sslmode=require")

@@ -76,15 +76,17 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def redact(url: str) -> str:
-    """``url`` without its password: ``postgresql://app:***@host/db`` → ``postgresql://app@host/db``."""
+    """``url`` without its password, before the host or in the query (libpq takes
+    both): ``postgresql://app:***@host/db?password=***`` → ``postgresql://app@host/db``."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    query = [pair for pair in parts.query.split("&") if not pair.startswith("password=")]
+    return urlunsplit(parts._replace(query="&".join(query)))
 
 
 def _dialect(events_lock: int) -> Dialect:
