@@ -250,6 +250,16 @@ def test_a_postgresql_schema_that_is_not_a_market_is_refused_and_left_alone(
             tables = conn.execute("SELECT count(*) FROM pg_tables"
                                   " WHERE schemaname = current_schema()").fetchone()
         assert tables == (0,)
+        with psycopg.connect(url, autocommit=True) as conn:  # another app's migrations
+            conn.execute("CREATE TABLE schema_migrations (version bigint, dirty boolean)")
+        code, out, err = run(capsys, command, "--db", url)
+        assert (code, out) == (2, "")
+        assert err.startswith(
+            "error: db: expected a PostgreSQL database holding a microkit market"), err
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_tables"
+                                " WHERE schemaname = current_schema()").fetchone() == (1,)
+            conn.execute("DROP TABLE schema_migrations")
         with mk.Marketplace.open(url, config=mk.MarketConfig.khamsat(),
                                  load_entry_points=False):
             pass  # now it holds one

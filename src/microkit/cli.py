@@ -136,15 +136,21 @@ def _not_a_pg_market(url: str) -> str | None:
         import psycopg
     except ImportError:
         return None  # opening names the missing extra
+    timeout = {} if "connect_timeout=" in url else {"connect_timeout": 10}  # the URL's wins
     try:
-        with psycopg.connect(url, connect_timeout=10) as conn:
-            conn.read_only = True
-            row = conn.execute(
-                "SELECT description FROM schema_migrations WHERE version = 1").fetchone()
-    except psycopg.errors.UndefinedTable as exc:
-        return str(exc).splitlines()[0]  # relation "schema_migrations" does not exist
+        conn = psycopg.connect(url, **timeout)  # type: ignore[arg-type]
     except psycopg.Error:
-        return None
+        return None  # unreachable, refused: opening says so
+    try:
+        conn.read_only = True
+        row = conn.execute(
+            "SELECT description FROM schema_migrations WHERE version = 1").fetchone()
+    except psycopg.Error as exc:
+        # relation "schema_migrations" does not exist; another app's table of that name
+        # (column "description" does not exist, operator does not exist: text = integer)
+        return str(exc).splitlines()[0]
+    finally:
+        conn.close()
     return None if row is not None else "schema_migrations does not list migration 1"
 
 
