@@ -71,6 +71,20 @@ def test_what_orjson_would_not_write_the_same_way_the_standard_encoder_writes(
     assert _codec.dumps_json(value) == STDLIB(value)
 
 
+def test_enum_members_and_uuids_are_written_alike_by_both() -> None:
+    import enum
+    import uuid
+
+    class Kind(enum.Enum):
+        A = "a"
+        B = (1, 2)
+
+    value = {"k": Kind.A, "pair": Kind.B, "id": uuid.UUID(int=7), "ids": [uuid.UUID(int=8)]}
+    assert _codec.dumps_json(value) == STDLIB(value) == (
+        '{"k":"a","pair":[1,2],"id":"00000000-0000-0000-0000-000000000007",'
+        '"ids":["00000000-0000-0000-0000-000000000008"]}')
+
+
 def test_a_value_json_has_no_word_for_is_refused_by_both() -> None:
     class Thing:
         pass

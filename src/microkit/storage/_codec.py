@@ -11,10 +11,12 @@ because records are encoded and decoded on every command.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import itertools
 import json
 import types
 import typing
+import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -28,6 +30,12 @@ __all__ = ["Codec", "codec_for", "dumps_json", "iso"]
 T = TypeVar("T")
 
 def _unencodable(value: Any) -> Any:
+    """JSON for what JSON has no type for, alike in both encoders: an enum member is its
+    value and a UUID its text (orjson writes them so by itself); anything else is refused."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, uuid.UUID):
+        return str(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
@@ -41,7 +49,8 @@ def _stdlib_dumps() -> Callable[[Any], str]:
     """
     make = getattr(json.encoder, "c_make_encoder", None)
     encode_str = getattr(json.encoder, "c_encode_basestring", None)
-    fallback = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    fallback = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                                default=_unencodable).encode
     if make is None or encode_str is None:
         return fallback
     try:
@@ -68,14 +77,16 @@ def _make_dumps() -> Callable[[Any], str]:
     """orjson's encoder where it is installed (the ``fast`` extra): the same text,
     several times faster; else the standard library's.
 
-    Only JSON's own types reach it (records go through their ``to_dict``). What
-    orjson would not write the same way it refuses (an int past 64 bits, a lone
-    surrogate, a subclass of str or dict, a key that is not a str), and the
-    standard library's encoder writes it. Two differences remain, in floats,
-    which microkit stores only as averages and durations: an exponent is not
-    padded (``5.96e-8`` for ``5.96e-08``: the same number), and NaN or an
-    infinity, which JSON has no word for, becomes ``null``. Decoding stays the standard library's: orjson reads
-    an int past 64 bits as a float.
+    Records reach it as JSON's own types (through their ``to_dict``); event data
+    may hold enum members and UUIDs too, which both encoders write alike
+    (:func:`_unencodable`). What orjson would not write the same way it refuses
+    (an int past 64 bits, a lone surrogate, a subclass of str or dict, a key
+    that is not a str), and the standard library's encoder writes it. Two
+    differences remain, in floats, which microkit stores only as averages and
+    durations: an exponent is not padded (``5.96e-8`` for ``5.96e-08``: the
+    same number), and NaN or an infinity, which JSON has no word for, becomes
+    ``null``. Decoding stays the standard library's: orjson reads an int past
+    64 bits as a float.
     """
     stdlib = _stdlib_dumps()
     try:
