@@ -281,3 +281,16 @@ def test_payout_webhook_that_overtakes_the_methods_answer_is_applied_when_it_is_
     assert m.payouts.handle_webhook("sandbox", *again).outcome == "duplicate"
     assert m.ledger.balance("omar").available == Money.of(left, "USD")
     assert m.ledger.verify().ok
+
+
+def test_a_withdrawal_of_nothing_leaves_nothing_after_the_fee(make_world: WorldFactory) -> None:
+    """With no minimum, a zero withdrawal still is what request's docs say: a fee that
+    leaves nothing (fee() alone refuses zero as no amount at all)."""
+    world = make_world(mk.MarketConfig.khamsat().evolve(withdrawal_min=Money.of("0", "USD")))
+    earn(world)
+    before = world.snapshot()
+    with pytest.raises(mk.LimitExceeded) as err:
+        world.market.payouts.request(Money.of("0", "USD"), by=world.omar, method="manual_bank",
+                                     destination=IBAN)
+    assert err.value.limit == "withdrawal_fee"
+    assert world.snapshot() == before

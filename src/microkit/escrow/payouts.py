@@ -107,6 +107,9 @@ class PayoutsFacade:
         if amount.amount <= 0:
             raise InvalidAmount(f"amount: expected more than zero, got {amount}",
                                 field="amount", value=amount)
+        return self._fee(amount)
+
+    def _fee(self, amount: Money) -> Money:
         c = self._core.config
         return withdrawal_fee(amount, rate=c.withdrawal_fee_rate, cap=c.withdrawal_fee_cap,
                               fixed=c.withdrawal_fee_fixed)
@@ -157,7 +160,7 @@ class PayoutsFacade:
                 f"withdrawal_min: expected at least {core.config.withdrawal_min}, got {amount}",
                 limit="withdrawal_min", value=core.config.withdrawal_min,
             )
-        fee = self.fee(amount)
+        fee = self._fee(amount)  # nothing left of it, for an amount of zero too
         if fee.amount >= amount.amount:
             raise LimitExceeded(f"withdrawal fee {fee} leaves nothing of {amount}",
                                 limit="withdrawal_fee", value=fee)
