@@ -108,6 +108,14 @@ def _db_url(value: str) -> str:
     return f"sqlite:///{os.path.abspath(value)}"
 
 
+#: What a market's database answers (either engine): it recorded migration 1.
+_MIGRATION_1: Final = "SELECT description FROM schema_migrations WHERE version = 1"
+
+
+def _why_not(row: object) -> str | None:
+    return None if row is not None else "schema_migrations does not list migration 1"
+
+
 def _not_a_market(path: str) -> str | None:
     """Why the SQLite file at ``path`` holds no microkit market, or None if it holds one.
 
@@ -119,13 +127,12 @@ def _not_a_market(path: str) -> str | None:
     try:
         conn = sqlite3.connect(uri, uri=True)
         try:
-            row = conn.execute(
-                "SELECT description FROM schema_migrations WHERE version = 1").fetchone()
+            row = conn.execute(_MIGRATION_1).fetchone()
         finally:
             conn.close()
     except sqlite3.Error as exc:
         return str(exc)  # "no such table: schema_migrations", "file is not a database", …
-    return None if row is not None else "schema_migrations does not list migration 1"
+    return _why_not(row)
 
 
 def _not_a_pg_market(url: str) -> str | None:
@@ -143,15 +150,14 @@ def _not_a_pg_market(url: str) -> str | None:
         return None  # unreachable, refused: opening says so
     try:
         conn.read_only = True
-        row = conn.execute(
-            "SELECT description FROM schema_migrations WHERE version = 1").fetchone()
+        row = conn.execute(_MIGRATION_1).fetchone()
     except psycopg.Error as exc:
         # relation "schema_migrations" does not exist; another app's table of that name
         # (column "description" does not exist, operator does not exist: text = integer)
         return str(exc).splitlines()[0]
     finally:
         conn.close()
-    return None if row is not None else "schema_migrations does not list migration 1"
+    return _why_not(row)
 
 
 @contextmanager

@@ -382,8 +382,7 @@ class SqlTx:
         record: T | None = None if text is None else self._decoded.decode(kind, key, text)
         at = (kind.table, key)
         self._saw(at, record)
-        if self._grading and at in self._grading:
-            offered = self._grading.pop(at)
+        if self._grading and (offered := self._grading.pop(at, None)) is not None:
             assert self._recent is not None
             self._recent.grade(kind.table, getattr(record, "version", None) != offered)
         return record
@@ -404,15 +403,14 @@ class SqlTx:
         at = (table, key)
         if at in self._seen:
             return False
-        kept = recent.get(at)
-        version = getattr(kept, "version", None)
-        if not isinstance(version, int):
+        kept = recent.get(at)  # only versioned records are kept (see committed)
+        if kept is None:
             return False
         if use and recent.trusted(table):
             self._saw(at, kept)
             self._recalled.append(at)
             return True
-        self._grading[at] = version  # graded when it is read
+        self._grading[at] = kept.version  # graded when it is read
         return False
 
     def committed(self) -> None:
